@@ -1,0 +1,149 @@
+"""The one settings object, built from the environment at start-up.
+
+Every process (API, worker, scheduler, CLI) calls :func:`load_settings` once at its entry point
+and passes the result down; nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "SettingsError", "load_settings"]
+
+DEFAULT_POLICY = Path(__file__).with_name("policy.default.yaml")
+DEFAULT_RISK_RULES = Path(__file__).with_name("risk_rules.default.yaml")
+
+
+class SettingsError(RuntimeError):
+    """Raised with one human-readable line per bad or missing setting."""
+
+
+def _split_tokens(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", populate_by_name=True
+    )
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///.data/refundwatch.db",
+        validation_alias="DATABASE_URL",
+    )
+    temporal_address: str = Field(default="localhost:7233", validation_alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field(default="default", validation_alias="TEMPORAL_NAMESPACE")
+    temporal_task_queue: str = Field(default="refundwatch", validation_alias="TEMPORAL_TASK_QUEUE")
+
+    twilio_account_sid: str = Field(validation_alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr = Field(validation_alias="TWILIO_AUTH_TOKEN")
+    twilio_from_number: str = Field(validation_alias="TWILIO_FROM_NUMBER")
+    # Unset means the real Twilio API; the demo and tests point it at twilio_sandbox/.
+    twilio_api_base_url: str | None = Field(default=None, validation_alias="TWILIO_API_BASE_URL")
+    public_base_url: str = Field(validation_alias="PUBLIC_BASE_URL")
+
+    policy_path: Path = Field(default=DEFAULT_POLICY, validation_alias="REFUNDWATCH_POLICY")
+    risk_rules_path: Path = Field(
+        default=DEFAULT_RISK_RULES, validation_alias="REFUNDWATCH_RISK_RULES"
+    )
+
+    platform_tokens: list[SecretStr] = Field(validation_alias="REFUNDWATCH_PLATFORM_TOKENS")
+    support_tokens: list[SecretStr] = Field(validation_alias="REFUNDWATCH_SUPPORT_TOKENS")
+    # Merchant tokens are minted from this secret (`refundwatch token merchant ID`), so the API
+    # can tell which merchant is calling without a token table.
+    merchant_token_secret: SecretStr = Field(validation_alias="REFUNDWATCH_MERCHANT_TOKEN_SECRET")
+
+    log_format: str = Field(default="console", validation_alias="REFUNDWATCH_LOG_FORMAT")
+    log_level: str = Field(default="info", validation_alias="REFUNDWATCH_LOG_LEVEL")
+
+    @field_validator("platform_tokens", "support_tokens", mode="before")
+    @classmethod
+    def _tokens(cls, value: object) -> object:
+        return _split_tokens(value)
+
+    @field_validator("platform_tokens", "support_tokens")
+    @classmethod
+    def _non_empty(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if not value:
+            raise ValueError("needs at least one token (comma-separated)")
+        if any(len(token.get_secret_value()) < 16 for token in value):
+            raise ValueError("every token must be at least 16 characters long")
+        return value
+
+    @field_validator("twilio_account_sid")
+    @classmethod
+    def _account_sid(cls, value: str) -> str:
+        if not re.fullmatch(r"AC[0-9a-fA-F]{32}", value):
+            raise ValueError("must look like a Twilio account SID: 'AC' followed by 32 hex digits")
+        return value
+
+    @field_validator("twilio_from_number")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        if not re.fullmatch(r"\+[1-9]\d{6,14}", value):
+            raise ValueError("must be an E.164 phone number such as +14155550100")
+        return value
+
+    @field_validator("public_base_url", "twilio_api_base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"https?://[^/]+", value):
+            raise ValueError("must be an http(s) URL such as https://refundwatch.example.com")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return normalise_database_url(value)
+
+    @field_validator("policy_path", "risk_rules_path")
+    @classmethod
+    def _exists(cls, value: Path) -> Path:
+        if not value.is_file():
+            raise ValueError(f"file {value} does not exist")
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value not in {"console", "json"}:
+            raise ValueError("must be 'console' or 'json'")
+        return value
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URLs people write (postgresql://, sqlite:///) and pick our async drivers."""
+    if url.startswith(("postgres://", "postgresql://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+    if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        return url
+    raise ValueError("must be a postgresql:// or sqlite:/// URL")
+
+
+_ENV_NAMES = {
+    name: str(field.validation_alias) for name, field in Settings.model_fields.items()
+}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment; on error raise one message naming each setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            env_name = _ENV_NAMES.get(field, field)
+            reason = "is required but not set" if error["type"] == "missing" else error["msg"]
+            lines.append(f"{env_name}: {reason}")
+        raise SettingsError("bad configuration:\n  " + "\n  ".join(lines)) from None
