@@ -1,0 +1,25 @@
+"""Outbound SMS and calls behind a small protocol (Twilio, or an in-memory fake for unit tests)."""
+
+from notifier.base import (
+    AmbiguousProviderError,
+    FinalProviderError,
+    Notifier,
+    ProviderError,
+    ProviderReceipt,
+    RetryableProviderError,
+    classify_provider_error,
+)
+from notifier.fake import FakeNotifier
+from notifier.twilio_notifier import TwilioNotifier
+
+__all__ = [
+    "AmbiguousProviderError",
+    "FakeNotifier",
+    "FinalProviderError",
+    "Notifier",
+    "ProviderError",
+    "ProviderReceipt",
+    "RetryableProviderError",
+    "TwilioNotifier",
+    "classify_provider_error",
+]

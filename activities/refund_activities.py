@@ -1,0 +1,378 @@
+"""Activities of the refund watch: in-app notices, SMS, calls, audit and outcomes.
+
+Methods of one class that receives its clients; every outbound send claims its idempotency key
+in the database before the provider is called, so a retried activity never sends twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import structlog
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.types import (
+    AuditInput,
+    NoticeInput,
+    OutcomeInput,
+    ResponseInput,
+    SendInput,
+    SendResult,
+    SendStatus,
+)
+from db.attempts import append_status, attempt_by_key, claim_attempt, nth_contact
+from db.audit import append_audit
+from db.engine import SessionFactory
+from db.models import Contact, InAppNotice, LossEntry, Merchant, NotificationAttempt, Refund, utcnow
+from db.responses import record_response
+from db.upsert import insert_ignore
+from domain.money import format_money
+from notifier.base import (
+    OPTED_OUT,
+    AmbiguousProviderError,
+    FinalProviderError,
+    Notifier,
+    RetryableProviderError,
+)
+from notifier.texts import RefundFacts, in_app_text, sms_text
+
+__all__ = ["ActivityConfig", "RefundActivities"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ActivityConfig:
+    public_base_url: str
+    ring_timeout_s: int = 30
+    machine_detection: bool = True
+
+
+class RefundActivities:
+    def __init__(self, sessions: SessionFactory, notifier: Notifier, config: ActivityConfig):
+        self._sessions = sessions
+        self._notifier = notifier
+        self._config = config
+
+    def all(self) -> list[object]:
+        return [
+            self.notify_in_app,
+            self.send_sms,
+            self.place_call,
+            self.record_audit,
+            self.record_outcome,
+            self.record_in_app_response,
+        ]
+
+    # ------------------------------------------------------------------ in-app
+    @activity.defn
+    async def notify_in_app(self, notice: NoticeInput) -> None:
+        async with self._sessions() as session:
+            refund, merchant = await self._load(session, notice.refund_id)
+            message = in_app_text(self._facts(refund, merchant), notice.purpose)
+            created = await insert_ignore(
+                session,
+                InAppNotice,
+                {
+                    "idempotency_key": notice.idempotency_key,
+                    "refund_id": refund.refund_id,
+                    "merchant_id": refund.merchant_id,
+                    "message": message,
+                    "created_at": utcnow(),
+                },
+                ["idempotency_key"],
+            )
+            if created:
+                attempt = await claim_attempt(
+                    session,
+                    {
+                        "idempotency_key": notice.idempotency_key,
+                        "refund_id": refund.refund_id,
+                        "merchant_id": refund.merchant_id,
+                        "channel": "in_app",
+                        "step": notice.step,
+                        "attempt": 1,
+                    },
+                )
+                append_status(attempt, "delivered")
+                session.add(attempt)
+                await append_audit(
+                    session,
+                    kind="notice.in_app",
+                    actor="refundwatch",
+                    refund_id=refund.refund_id,
+                    merchant_id=refund.merchant_id,
+                    detail={"step": notice.step, "purpose": notice.purpose},
+                    dedup_key=f"{notice.idempotency_key}:audit",
+                )
+            await session.commit()
+        self._log(notice.refund_id, notice.merchant_id, notice.workflow_id).info(
+            "in_app_notice", step=notice.step, created=created
+        )
+
+    # ------------------------------------------------------------------ SMS and calls
+    @activity.defn
+    async def send_sms(self, request: SendInput) -> SendResult:
+        return await self._send(request, "sms")
+
+    @activity.defn
+    async def place_call(self, request: SendInput) -> SendResult:
+        return await self._send(request, "call")
+
+    async def _send(self, request: SendInput, channel: str) -> SendResult:
+        key = request.idempotency_key
+        logger = self._log(request.refund_id, request.merchant_id, request.workflow_id).bind(
+            channel=channel, step=request.step, idempotency_key=key
+        )
+        async with self._sessions() as session:
+            refund, merchant = await self._load(session, request.refund_id)
+            contact = await nth_contact(session, refund.merchant_id, request.contact_index)
+            if contact is None:
+                logger.info("send_skipped_no_contact", contact_index=request.contact_index)
+                return SendResult(SendStatus.NO_CONTACT, key)
+            existing = await attempt_by_key(session, key)
+            if existing is not None and existing.status != "retryable":
+                result = self._resume(existing)
+                if result.status == SendStatus.UNKNOWN and existing.status == "claimed":
+                    append_status(existing, "unknown")
+                    session.add(existing)
+                    await self._audit_attempt(session, existing, "send.unknown")
+                    await session.commit()
+                logger.warning("send_not_repeated", status=existing.status)
+                return result
+            attempt = existing or await claim_attempt(
+                session,
+                {
+                    "idempotency_key": key,
+                    "refund_id": refund.refund_id,
+                    "merchant_id": refund.merchant_id,
+                    "contact_id": contact.id,
+                    "channel": channel,
+                    "step": request.step,
+                    "attempt": request.attempt,
+                },
+            )
+            if attempt.status == "retryable":
+                append_status(attempt, f"claimed#{activity.info().attempt}")
+                attempt.status = "claimed"
+            if channel == "sms" and contact.sms_opted_out:
+                append_status(attempt, "opted_out", error_code=OPTED_OUT)
+                attempt.error_code = OPTED_OUT
+                session.add(attempt)
+                await self._audit_attempt(session, attempt, "send.opted_out")
+                await session.commit()
+                return SendResult(SendStatus.OPTED_OUT, key, error_code=OPTED_OUT)
+            session.add(attempt)
+            await session.commit()
+            facts = self._facts(refund, merchant)
+            phone = contact.phone
+            contact_id = contact.id
+
+        try:
+            receipt = await self._deliver(channel, phone, facts, key, request)
+        except FinalProviderError as err:
+            status = "opted_out" if err.code == OPTED_OUT else "failed"
+            await self._finish_attempt(key, status, err.code, err.message, contact_id=contact_id)
+            logger.warning("send_failed", code=err.code, reason=err.message)
+            result_status = SendStatus.OPTED_OUT if status == "opted_out" else SendStatus.FAILED
+            return SendResult(result_status, key, error_code=err.code, error_message=err.message)
+        except RetryableProviderError as err:
+            await self._finish_attempt(key, "retryable", err.code, err.message)
+            logger.warning("send_retry", code=err.code, reason=err.message)
+            raise ApplicationError(f"provider busy: {err.message}", type="ProviderRetry") from err
+        except AmbiguousProviderError as err:
+            # Leave the claim: the next try finds it and will not send again.
+            logger.error("send_ambiguous", reason=err.message)
+            raise ApplicationError(f"provider ambiguous: {err.message}") from err
+
+        async with self._sessions() as session:
+            attempt = await attempt_by_key(session, key)
+            assert attempt is not None
+            attempt.provider_sid = receipt.sid
+            append_status(attempt, "accepted", sid=receipt.sid)
+            session.add(attempt)
+            await self._audit_attempt(session, attempt, f"send.{channel}")
+            await session.commit()
+        logger.info("sent", sid=receipt.sid)
+        return SendResult(SendStatus.ACCEPTED, key, provider_sid=receipt.sid)
+
+    async def _deliver(
+        self, channel: str, phone: str, facts: RefundFacts, key: str, request: SendInput
+    ) -> object:
+        base = self._config.public_base_url
+        q = f"key={quote(key, safe='')}"
+        if channel == "sms":
+            return await self._notifier.send_sms(
+                to=phone, body=sms_text(facts), status_callback=f"{base}/twilio/status/sms?{q}"
+            )
+        return await self._notifier.place_call(
+            to=phone,
+            voice_url=f"{base}/twilio/voice?{q}",
+            status_callback=f"{base}/twilio/status/call?{q}",
+            machine_detection=self._config.machine_detection,
+            ring_timeout_s=self._config.ring_timeout_s,
+        )
+
+    @staticmethod
+    def _resume(existing: NotificationAttempt) -> SendResult:
+        key = existing.idempotency_key
+        if existing.provider_sid:
+            return SendResult(SendStatus.ACCEPTED, key, provider_sid=existing.provider_sid)
+        if existing.status == "failed":
+            return SendResult(SendStatus.FAILED, key, existing.error_code, existing.error_message)
+        if existing.status == "opted_out":
+            return SendResult(SendStatus.OPTED_OUT, key, error_code=existing.error_code)
+        return SendResult(SendStatus.UNKNOWN, key)
+
+    async def _finish_attempt(
+        self,
+        key: str,
+        status: str,
+        code: int | None,
+        message: str,
+        *,
+        contact_id: int | None = None,
+    ) -> None:
+        async with self._sessions() as session:
+            attempt = await attempt_by_key(session, key)
+            assert attempt is not None
+            attempt.error_code = code
+            attempt.error_message = message[:500]
+            append_status(attempt, status if status != "retryable" else f"retryable#{code}")
+            attempt.status = status
+            session.add(attempt)
+            if status == "opted_out" and contact_id is not None:
+                contact = await session.get(Contact, contact_id)
+                if contact is not None:
+                    contact.sms_opted_out = True
+                    session.add(contact)
+            if status != "retryable":
+                await self._audit_attempt(session, attempt, f"send.{status}")
+            await session.commit()
+
+    # ------------------------------------------------------------------ bookkeeping
+    @activity.defn
+    async def record_audit(self, event: AuditInput) -> None:
+        async with self._sessions() as session:
+            await append_audit(
+                session,
+                kind=event.kind,
+                actor="workflow",
+                refund_id=event.refund_id,
+                merchant_id=event.merchant_id,
+                detail=event.detail,
+                dedup_key=event.dedup_key,
+            )
+            if event.stage is not None:
+                refund = await session.get(Refund, event.refund_id)
+                if refund is not None and refund.state == "open":
+                    refund.stage = event.stage
+                    session.add(refund)
+            await session.commit()
+
+    @activity.defn
+    async def record_in_app_response(self, response: ResponseInput) -> None:
+        async with self._sessions() as session:
+            refund = await session.get(Refund, response.refund_id)
+            if refund is None:
+                raise ApplicationError(f"refund {response.refund_id} not found", non_retryable=True)
+            await record_response(
+                session,
+                refund=refund,
+                channel="in_app",
+                action=response.action,
+                raw=response.action,
+                source_event_id=response.source_event_id,
+            )
+            await session.commit()
+
+    @activity.defn
+    async def record_outcome(self, outcome: OutcomeInput) -> None:
+        async with self._sessions() as session:
+            refund = await session.get(Refund, outcome.refund_id)
+            if refund is None:
+                raise ApplicationError(f"refund {outcome.refund_id} not found", non_retryable=True)
+            if refund.state == "open":
+                refund.state = outcome.outcome
+                refund.stage = "closed"
+                refund.resolution = outcome.resolution
+                refund.closed_at = utcnow()
+                session.add(refund)
+            if outcome.outcome == "timed_out":
+                await insert_ignore(
+                    session,
+                    LossEntry,
+                    {
+                        "refund_id": refund.refund_id,
+                        "merchant_id": refund.merchant_id,
+                        "amount_minor": refund.amount_minor,
+                        "currency": refund.currency,
+                        "reason": "timed_out",
+                        "last_channel": outcome.last_channel,
+                        "recorded_at": utcnow(),
+                    },
+                    ["refund_id"],
+                )
+            await append_audit(
+                session,
+                kind=f"refund.{outcome.outcome}",
+                actor="workflow",
+                refund_id=refund.refund_id,
+                merchant_id=refund.merchant_id,
+                detail={
+                    "resolution": outcome.resolution,
+                    "answer": outcome.answer,
+                    "last_channel": outcome.last_channel,
+                    "amount": format_money(refund.amount_minor, refund.currency),
+                },
+                dedup_key=f"{outcome.workflow_id}:outcome",
+            )
+            await session.commit()
+        self._log(outcome.refund_id, outcome.merchant_id, outcome.workflow_id).info(
+            "refund_closed", outcome=outcome.outcome, resolution=outcome.resolution
+        )
+
+    # ------------------------------------------------------------------ helpers
+    async def _load(self, session: AsyncSession, refund_id: str) -> tuple[Refund, Merchant]:
+        refund = await session.get(Refund, refund_id)
+        merchant = await session.get(Merchant, refund.merchant_id) if refund else None
+        if refund is None or merchant is None:
+            raise ApplicationError(f"refund {refund_id} or its merchant is missing", non_retryable=True)
+        return refund, merchant
+
+    @staticmethod
+    def _facts(refund: Refund, merchant: Merchant) -> RefundFacts:
+        return RefundFacts(
+            refund_id=refund.refund_id,
+            order_id=refund.order_id,
+            amount=format_money(refund.amount_minor, refund.currency),
+            time_left=refund.deadline_at - utcnow(),
+            language=merchant.language,
+        )
+
+    async def _audit_attempt(
+        self, session: AsyncSession, attempt: NotificationAttempt, kind: str
+    ) -> None:
+        await append_audit(
+            session,
+            kind=kind,
+            actor="refundwatch",
+            refund_id=attempt.refund_id,
+            merchant_id=attempt.merchant_id,
+            detail={
+                "channel": attempt.channel,
+                "step": attempt.step,
+                "attempt": attempt.attempt,
+                "idempotency_key": attempt.idempotency_key,
+                "sid": attempt.provider_sid,
+                "error_code": attempt.error_code,
+            },
+            dedup_key=f"{attempt.idempotency_key}:{kind}",
+        )
+
+    @staticmethod
+    def _log(refund_id: str, merchant_id: str, workflow_id: str) -> structlog.typing.FilteringBoundLogger:
+        return log.bind(refund_id=refund_id, merchant_id=merchant_id, workflow_id=workflow_id)

@@ -1,0 +1,93 @@
+"""Activity inputs and results. Small dataclasses only: rows and phone numbers stay in db/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "AuditInput",
+    "NoticeInput",
+    "OutcomeInput",
+    "ResponseInput",
+    "SendInput",
+    "SendResult",
+    "SendStatus",
+]
+
+
+class SendStatus:
+    ACCEPTED = "accepted"  # the provider took it (now or on an earlier attempt of this key)
+    FAILED = "failed"  # final provider error: fail over, do not retry
+    NO_CONTACT = "no_contact"  # the merchant has no contact at that priority index
+    OPTED_OUT = "opted_out"  # SMS to a number that sent STOP
+    UNKNOWN = "unknown"  # an earlier attempt crashed mid-send; never resent blindly
+
+
+@dataclass(frozen=True)
+class SendInput:
+    refund_id: str
+    merchant_id: str
+    workflow_id: str
+    step: str
+    contact_index: int  # 0 = highest-priority active contact
+    attempt: int
+    # What the message is for: "initial", "final", "reminder"; picks the text.
+    purpose: str = "initial"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.workflow_id}:{self.step}:c{self.contact_index}:a{self.attempt}"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    status: str
+    idempotency_key: str
+    provider_sid: str | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class NoticeInput:
+    refund_id: str
+    merchant_id: str
+    workflow_id: str
+    step: str
+    purpose: str = "initial"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.workflow_id}:{self.step}:in_app"
+
+
+@dataclass(frozen=True)
+class AuditInput:
+    refund_id: str
+    merchant_id: str
+    kind: str
+    # Makes a retried activity write its event once: the workflow passes a key unique per event.
+    dedup_key: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    stage: str | None = None  # also move refunds.stage when set
+
+
+@dataclass(frozen=True)
+class OutcomeInput:
+    refund_id: str
+    merchant_id: str
+    workflow_id: str
+    outcome: str  # resolved | timed_out
+    resolution: str | None = None
+    answer: str | None = None
+    last_channel: str | None = None
+
+
+@dataclass(frozen=True)
+class ResponseInput:
+    """An in-app answer accepted by the workflow's update validator, to be recorded once."""
+
+    refund_id: str
+    action: str
+    source_event_id: str

@@ -1,0 +1,205 @@
+"""SQLModel tables. The only place rows are defined; nothing here crosses the Temporal boundary.
+
+Money is stored as integer minor units plus an ISO currency code. Times are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Numeric, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from db.types import UTCDateTime
+
+__all__ = [
+    "AuditEvent",
+    "Contact",
+    "InAppNotice",
+    "LossEntry",
+    "Merchant",
+    "MerchantResponse",
+    "NotificationAttempt",
+    "PlatformEvent",
+    "Refund",
+    "RiskAssessment",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Merchant(SQLModel, table=True):
+    __tablename__ = "merchants"
+
+    merchant_id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    timezone: str = Field(max_length=64)
+    language: str = Field(max_length=16)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("merchant_id", "phone", name="uq_contact_phone"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    merchant_id: str = Field(foreign_key="merchants.merchant_id", index=True, max_length=64)
+    phone: str = Field(max_length=20)
+    name: str = Field(max_length=200)
+    priority: int
+    active: bool = True
+    sms_opted_out: bool = False
+
+
+class Refund(SQLModel, table=True):
+    __tablename__ = "refunds"
+
+    refund_id: str = Field(primary_key=True, max_length=64)
+    merchant_id: str = Field(foreign_key="merchants.merchant_id", index=True, max_length=64)
+    order_id: str = Field(max_length=64)
+    amount_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    reason: str = Field(max_length=500)
+    requested_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    deadline_at: datetime = Field(
+        sa_column=Column(UTCDateTime(), nullable=False, index=True)
+    )
+    signals: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # sha256 of the canonical intake payload: a repeated intake compares against it.
+    payload_hash: str = Field(max_length=64)
+    intake: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    tracked: bool
+    workflow_id: str | None = Field(default=None, max_length=100)
+    workflow_started_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    # open → resolved | timed_out ; untracked refunds are recorded with state "untracked".
+    state: str = Field(max_length=20, index=True)
+    stage: str = Field(default="received", max_length=30)
+    resolution: str | None = Field(default=None, max_length=20)
+    merchant_answer: str | None = Field(default=None, max_length=30)
+    closed_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class RiskAssessment(SQLModel, table=True):
+    __tablename__ = "risk_assessments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    refund_id: str = Field(foreign_key="refunds.refund_id", index=True, max_length=64)
+    score: int
+    level: str = Field(max_length=16)
+    tracked: bool
+    reasons: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    rules_version: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class NotificationAttempt(SQLModel, table=True):
+    """One outbound notice, SMS or call. The idempotency key is claimed before the provider call."""
+
+    __tablename__ = "notification_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(unique=True, max_length=200)
+    refund_id: str = Field(foreign_key="refunds.refund_id", index=True, max_length=64)
+    merchant_id: str = Field(max_length=64, index=True)
+    contact_id: int | None = Field(default=None, foreign_key="contacts.id")
+    channel: str = Field(max_length=10)  # in_app | sms | call
+    step: str = Field(max_length=40)
+    attempt: int
+    # claimed → accepted → (provider statuses) ; claimed → failed ; claimed → retryable
+    status: str = Field(max_length=20)
+    provider_sid: str | None = Field(default=None, max_length=64, unique=True)
+    status_history: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    error_code: int | None = None
+    error_message: str | None = Field(default=None, max_length=500)
+    price: Decimal | None = Field(default=None, sa_column=Column(Numeric(12, 5), nullable=True))
+    price_unit: str | None = Field(default=None, max_length=3)
+    duration_seconds: int | None = None
+    answered_by: str | None = Field(default=None, max_length=30)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class InAppNotice(SQLModel, table=True):
+    __tablename__ = "in_app_notices"
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(unique=True, max_length=200)
+    refund_id: str = Field(foreign_key="refunds.refund_id", index=True, max_length=64)
+    merchant_id: str = Field(max_length=64, index=True)
+    message: str = Field(max_length=1000)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    read_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+
+
+class MerchantResponse(SQLModel, table=True):
+    """A merchant's answer. ``source_event_id`` (provider sid, request id) makes it idempotent."""
+
+    __tablename__ = "merchant_responses"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_event_id: str = Field(unique=True, max_length=200)
+    refund_id: str = Field(foreign_key="refunds.refund_id", index=True, max_length=64)
+    merchant_id: str = Field(max_length=64)
+    channel: str = Field(max_length=10)
+    action: str = Field(max_length=20)  # handle_now | dispute | acknowledge
+    raw: str = Field(max_length=200)
+    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class PlatformEvent(SQLModel, table=True):
+    """Resolutions and deadline moves from the platform, deduplicated by the platform's event id."""
+
+    __tablename__ = "platform_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, max_length=200)
+    refund_id: str = Field(foreign_key="refunds.refund_id", index=True, max_length=64)
+    kind: str = Field(max_length=20)  # resolution | deadline
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only: rows are inserted, never updated or deleted (enforced by a trigger on
+    PostgreSQL). ``dedup_key`` lets a retried activity write its event exactly once."""
+
+    __tablename__ = "audit_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedup_key: str | None = Field(default=None, unique=True, max_length=200)
+    refund_id: str | None = Field(default=None, index=True, max_length=64)
+    merchant_id: str | None = Field(default=None, index=True, max_length=64)
+    kind: str = Field(max_length=50)
+    actor: str = Field(max_length=50)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+
+
+class LossEntry(SQLModel, table=True):
+    __tablename__ = "loss_ledger"
+
+    id: int | None = Field(default=None, primary_key=True)
+    refund_id: str = Field(foreign_key="refunds.refund_id", unique=True, max_length=64)
+    merchant_id: str = Field(max_length=64, index=True)
+    amount_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    reason: str = Field(max_length=50)
+    last_channel: str | None = Field(default=None, max_length=10)
+    recorded_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -1,0 +1,23 @@
+"""INSERT … ON CONFLICT DO NOTHING for both PostgreSQL and SQLite: the idempotency primitive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+__all__ = ["insert_ignore"]
+
+
+async def insert_ignore(
+    session: AsyncSession, model: type[SQLModel], values: dict[str, Any], conflict: list[str]
+) -> bool:
+    """Insert one row unless ``conflict`` columns already match one. True if inserted."""
+    table = model.__table__  # type: ignore[attr-defined]
+    dialect = session.bind.dialect.name if session.bind else "postgresql"
+    module: Any = sqlite if dialect == "sqlite" else postgresql
+    statement = module.insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    result = await session.exec(statement)  # type: ignore[call-overload]
+    return bool(result.rowcount)

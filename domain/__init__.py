@@ -1,0 +1,1 @@
+"""Small domain helpers shared by every role: money and masking of personal data."""

@@ -1,0 +1,85 @@
+"""What merchants read and hear, per language. Facts come in; no personal data goes out in logs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+__all__ = ["RefundFacts", "call_script", "confirmation", "in_app_text", "sms_text"]
+
+
+@dataclass(frozen=True)
+class RefundFacts:
+    refund_id: str
+    order_id: str
+    amount: str  # already formatted, e.g. "CNY 2,400.00"
+    time_left: timedelta
+    language: str
+
+
+def _hours(delta: timedelta, language: str) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    if minutes >= 120:
+        value = f"{minutes // 60}"
+        return f"{value}小时" if language.startswith("zh") else f"{value} hours"
+    return f"{minutes}分钟" if language.startswith("zh") else f"{minutes} minutes"
+
+
+def in_app_text(facts: RefundFacts, purpose: str) -> str:
+    left = _hours(facts.time_left, facts.language)
+    if facts.language.startswith("zh"):
+        if purpose == "reminder":
+            return f"提醒：退款 {facts.refund_id}（{facts.amount}）仍未处理，{left}后将自动同意。"
+        return f"退款 {facts.refund_id}（订单 {facts.order_id}，{facts.amount}）将在{left}后自动同意，请尽快处理。"
+    if purpose == "reminder":
+        return (
+            f"Reminder: refund {facts.refund_id} ({facts.amount}) is still open and will be "
+            f"auto-approved in {left}."
+        )
+    return (
+        f"Refund {facts.refund_id} (order {facts.order_id}, {facts.amount}) will be "
+        f"auto-approved in {left}. Please review it."
+    )
+
+
+def sms_text(facts: RefundFacts) -> str:
+    left = _hours(facts.time_left, facts.language)
+    if facts.language.startswith("zh"):
+        return (
+            f"【退款提醒】退款 {facts.refund_id}（{facts.amount}）将在{left}后自动同意。"
+            f"回复1立即处理，回复2标记异常。"
+        )
+    return (
+        f"refundwatch: refund {facts.refund_id} ({facts.amount}) will be auto-approved in "
+        f"{left}. Reply 1 to handle it now, 2 if it is abnormal."
+    )
+
+
+def call_script(facts: RefundFacts) -> tuple[str, str]:
+    """(message, prompt) spoken on the call."""
+    left = _hours(facts.time_left, facts.language)
+    if facts.language.startswith("zh"):
+        return (
+            f"您好，这里是退款提醒。订单 {facts.order_id} 的退款 {facts.amount} "
+            f"将在{left}后自动同意。",
+            "立即处理请按1，退款异常请按2，重听请按星号键。",
+        )
+    return (
+        f"Hello, this is a refund alert. The refund of {facts.amount} for order "
+        f"{facts.order_id} will be approved automatically in {left}.",
+        "Press 1 if you will handle it now. Press 2 if the refund is abnormal. "
+        "Press star to hear this again.",
+    )
+
+
+def confirmation(action: str, language: str) -> str:
+    zh = language.startswith("zh")
+    if action == "handle_now":
+        return "已记录：您将立即处理。谢谢。" if zh else "Recorded: you will handle it now. Thank you."
+    if action == "dispute":
+        return (
+            "已记录：您认为该退款异常。谢谢。"
+            if zh
+            else "Recorded: you flagged this refund as abnormal. Thank you."
+        )
+    return "未识别的按键。" if zh else "Sorry, that key is not an option."

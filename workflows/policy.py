@@ -1,0 +1,50 @@
+"""The escalation policy as the workflow sees it: a frozen snapshot taken at start.
+
+The file format and its validation live in ``config/policy_file.py``; this module holds only the
+plain dataclasses that travel in the workflow input, so a policy edit never changes a running
+workflow behind its back. Durations are whole seconds to keep the payload simple and exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["CallSettings", "EscalationPolicy", "StepSpec"]
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str
+    channel: str  # in_app | sms | call
+    # Seconds before the deadline; None means "at intake".
+    before_deadline_s: int | None = None
+    retries: int = 0
+    retry_backoff_s: int = 60
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    # How long to wait for a call's final status before treating it as unanswered.
+    result_timeout_s: int = 120
+    machine_detection: bool = True
+
+
+@dataclass(frozen=True)
+class EscalationPolicy:
+    version: str
+    steps: list[StepSpec]
+    call: CallSettings = field(default_factory=CallSettings)
+    # Offsets are multiplied by this factor per risk level: riskier refunds are reached earlier.
+    risk_scaling: dict[str, float] = field(default_factory=dict)
+    # How many contacts (by priority) a call step may try, per risk level; 0 = all.
+    contacts_by_level: dict[str, int] = field(default_factory=dict)
+    # Two planned steps are never closer than this; the ones that cannot fit are skipped.
+    min_step_gap_s: int = 300
+    # After "I'll handle it", one in-app reminder this long before the deadline.
+    acknowledged_reminder_s: int = 7200
+
+    def scaling_for(self, level: str) -> float:
+        return self.risk_scaling.get(level, 1.0)
+
+    def contacts_for(self, level: str) -> int:
+        return self.contacts_by_level.get(level, 1)

@@ -1,0 +1,416 @@
+"""RefundWatchWorkflow: one per tracked refund, watching its deadline and escalating.
+
+Pure orchestration. Time comes from ``workflow.now()``, waits are ``wait_condition`` with a
+timeout, all I/O happens in activities. Signals and the update only change state; the run loop
+reads that state and decides what happens next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.types import (
+        AuditInput,
+        NoticeInput,
+        OutcomeInput,
+        ResponseInput,
+        SendInput,
+        SendResult,
+        SendStatus,
+    )
+    from workflows import search_attributes as sa
+    from workflows.inputs import (
+        DeadlineMove,
+        InAppAnswer,
+        MerchantAnswer,
+        NotificationStatus,
+        RefundWatchInput,
+        Resolution,
+        WatchStatus,
+    )
+    from workflows.ladder import LadderPlan, PlannedStep, plan_ladder
+    from workflows.policy import StepSpec
+
+__all__ = ["ANSWER_ACTIONS", "RefundWatchWorkflow", "workflow_id_for"]
+
+ANSWER_ACTIONS = frozenset({"handle_now", "dispute", "acknowledge"})
+_CALL_FINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+_SMS_FAILED = frozenset({"failed", "undelivered"})
+_MAX_CONTACTS = 10
+
+_SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
+_QUICK = timedelta(seconds=30)
+
+
+def workflow_id_for(refund_id: str) -> str:
+    return f"refund-{refund_id}"
+
+
+@workflow.defn
+class RefundWatchWorkflow:
+    @workflow.init
+    def __init__(self, params: RefundWatchInput) -> None:
+        self._in = params
+        self._deadline = params.deadline
+        self._answer: MerchantAnswer | None = None
+        self._resolution: Resolution | None = None
+        self._replan = False
+        self._advance_reason: str | None = None
+        self._seen: set[str] = set()
+        self._statuses: dict[str, NotificationStatus] = {}
+        self._stage = "watching"
+        self._done: list[str] = []
+        self._queue: list[PlannedStep] = []
+        self._acknowledged = False
+        self._last_channel: str | None = None
+        self._outcome: str | None = None
+        self._audit_seq = 0
+
+    # ----------------------------------------------------------------- messages in
+    @workflow.signal
+    def merchant_answered(self, answer: MerchantAnswer) -> None:
+        if answer.source_event_id in self._seen or answer.action not in ANSWER_ACTIONS:
+            return
+        self._seen.add(answer.source_event_id)
+        if self._answer is None and self._outcome is None:
+            self._answer = answer
+
+    @workflow.update
+    async def answer_in_app(self, answer: InAppAnswer) -> str:
+        # The validator below has already refused anything that must not be written.
+        source = f"in_app:{self._in.refund_id}:{answer.request_id}"
+        await self._activity(
+            "record_in_app_response", ResponseInput(self._in.refund_id, answer.action, source)
+        )
+        self.merchant_answered(MerchantAnswer(answer.action, "in_app", source, workflow.now()))
+        return self._answer.action if self._answer else answer.action
+
+    @answer_in_app.validator
+    def _validate_in_app(self, answer: InAppAnswer) -> None:
+        if answer.merchant_id != self._in.merchant_id:
+            raise ValueError("this refund belongs to another merchant")
+        if self._outcome is not None or self._resolution is not None:
+            raise ValueError("this refund is already closed")
+        if answer.action not in ANSWER_ACTIONS:
+            raise ValueError(f"unknown action {answer.action!r}")
+
+    @workflow.signal
+    def resolve(self, resolution: Resolution) -> None:
+        if self._resolution is None and self._outcome is None:
+            self._resolution = resolution
+
+    @workflow.signal
+    def move_deadline(self, move: DeadlineMove) -> None:
+        if move.event_id in self._seen or self._outcome is not None:
+            return
+        self._seen.add(move.event_id)
+        self._deadline = move.deadline
+        self._replan = True
+
+    @workflow.signal
+    def notification_status(self, status: NotificationStatus) -> None:
+        key = f"{status.idempotency_key}:{status.status}"
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self._statuses[status.idempotency_key] = status
+        if status.channel == "sms" and status.status in _SMS_FAILED:
+            code = f" (error {status.error_code})" if status.error_code else ""
+            self._advance_reason = f"SMS {status.status}{code}"
+
+    @workflow.query
+    def status(self) -> WatchStatus:
+        upcoming = self._queue[0] if self._queue else None
+        return WatchStatus(
+            refund_id=self._in.refund_id,
+            stage=self._stage,
+            deadline=self._deadline,
+            answer=self._answer.action if self._answer else None,
+            resolution=self._resolution.resolution if self._resolution else None,
+            outcome=self._outcome,
+            steps_done=list(self._done),
+            next_step=upcoming.spec.name if upcoming else None,
+            next_step_at=upcoming.at if upcoming else None,
+        )
+
+    # ----------------------------------------------------------------- the run loop
+    @workflow.run
+    async def run(self, params: RefundWatchInput) -> str:
+        workflow.upsert_search_attributes([sa.STAGE.value_set(self._stage)])
+        await self._plan("planned")
+        while True:
+            if self._resolution is not None:
+                outcome = "resolved"
+                break
+            if workflow.now() >= self._deadline:
+                outcome = "timed_out"
+                break
+            if self._replan:
+                self._replan = False
+                workflow.upsert_search_attributes([sa.DEADLINE.value_set(self._deadline)])
+                await self._plan("replanned")
+            if self._answer is not None and not self._acknowledged:
+                await self._enter_acknowledged_watch()
+            if self._advance_reason is not None:
+                await self._advance_next_step()
+            target = self._queue[0].at if self._queue else self._deadline
+            if not await self._sleep_until(target, wake_on_answer=not self._acknowledged):
+                continue
+            if self._queue and self._queue[0].at <= workflow.now():
+                await self._run_step(self._queue.pop(0))
+        await self._finish(outcome)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return outcome
+
+    async def _plan(self, kind: str) -> None:
+        plan: LadderPlan = plan_ladder(
+            self._in.policy,
+            risk_level=self._in.risk_level,
+            now=workflow.now(),
+            deadline=self._deadline,
+            done=frozenset(self._done),
+        )
+        self._queue = list(plan.steps)
+        if self._acknowledged:
+            self._queue = self._reminder_queue()
+        await self._audit(
+            f"ladder.{kind}",
+            {
+                "deadline": self._deadline.isoformat(),
+                "compression": round(plan.compression, 4),
+                "steps": [{"step": s.spec.name, "at": s.at.isoformat()} for s in self._queue],
+            },
+        )
+        for skip in plan.skipped:
+            if not self._acknowledged:
+                await self._audit("step.skipped", {"step": skip.spec.name, "reason": skip.reason})
+
+    def _reminder_queue(self) -> list[PlannedStep]:
+        at = self._deadline - timedelta(seconds=self._in.policy.acknowledged_reminder_s)
+        if at <= workflow.now() or "acknowledged_reminder" in self._done:
+            return []
+        return [PlannedStep(StepSpec("acknowledged_reminder", "in_app"), at)]
+
+    async def _enter_acknowledged_watch(self) -> None:
+        assert self._answer is not None
+        self._acknowledged = True
+        cancelled = [step.spec.name for step in self._queue]
+        self._queue = self._reminder_queue()
+        await self._set_stage("acknowledged")
+        await self._audit(
+            "escalation.stopped",
+            {
+                "answer": self._answer.action,
+                "channel": self._answer.channel,
+                "cancelled_steps": cancelled,
+                "lighter_watch": [s.spec.name for s in self._queue],
+            },
+        )
+
+    async def _advance_next_step(self) -> None:
+        reason = self._advance_reason
+        self._advance_reason = None
+        if not self._queue or self._acknowledged:
+            return
+        step = self._queue[0]
+        now = workflow.now()
+        if step.at > now:
+            self._queue[0] = replace(step, at=now)
+            await self._audit(
+                "step.moved_earlier",
+                {"step": step.spec.name, "was": step.at.isoformat(), "reason": reason},
+            )
+
+    async def _sleep_until(self, target: datetime, *, wake_on_answer: bool) -> bool:
+        """Sleep until ``target`` (never past the deadline). False if woken by news."""
+        until = min(target, self._deadline)
+        delay = (until - workflow.now()).total_seconds()
+        if delay <= 0:
+            return True
+
+        def news() -> bool:
+            return (
+                self._resolution is not None
+                or self._replan
+                or self._advance_reason is not None
+                or (wake_on_answer and self._answer is not None)
+            )
+
+        try:
+            await workflow.wait_condition(news, timeout=delay)
+        except asyncio.TimeoutError:
+            return True
+        return False
+
+    # ----------------------------------------------------------------- steps
+    async def _run_step(self, step: PlannedStep) -> None:
+        spec = step.spec
+        self._done.append(spec.name)
+        if spec.channel == "in_app":
+            await self._in_app(spec)
+        elif spec.channel == "sms":
+            await self._sms(spec)
+        elif spec.channel == "call":
+            await self._calls(spec)
+
+    async def _in_app(self, spec: StepSpec) -> None:
+        purpose = "reminder" if self._acknowledged else "initial"
+        await self._activity(
+            "notify_in_app",
+            NoticeInput(self._in.refund_id, self._in.merchant_id, self._wid(), spec.name, purpose),
+        )
+        self._last_channel = "in_app"
+        if not self._acknowledged:
+            await self._set_stage("in_app_sent")
+
+    async def _sms(self, spec: StepSpec) -> None:
+        result = await self._send("send_sms", spec, contact_index=0, attempt=1)
+        if result is None:
+            return
+        if result.status == SendStatus.ACCEPTED:
+            self._last_channel = "sms"
+            await self._set_stage("sms_sent")
+        else:
+            # Undeliverable, opted out, no number: the next channel should not wait.
+            self._advance_reason = f"SMS not sent: {result.status}"
+
+    async def _calls(self, spec: StepSpec) -> None:
+        final = spec.name == self._in.policy.steps[-1].name
+        await self._set_stage("final_call" if final else "calling")
+        limit = self._in.policy.contacts_for(self._in.risk_level) or _MAX_CONTACTS
+        for contact_index in range(min(limit, _MAX_CONTACTS)):
+            for attempt in range(1, spec.retries + 2):
+                if self._should_stop_calling():
+                    return
+                result = await self._send("place_call", spec, contact_index, attempt)
+                if result is None or result.status == SendStatus.NO_CONTACT:
+                    return
+                if result.status != SendStatus.ACCEPTED:
+                    break  # final error for this number: try the next contact
+                self._last_channel = "call"
+                final = await self._await_call(result.idempotency_key)
+                if final is not None and final.status == "completed" and (
+                    final.answered_by in (None, "human", "unknown")
+                ):
+                    return  # a person heard the message
+                if attempt <= spec.retries:
+                    backoff = spec.retry_backoff_s * (2 ** (attempt - 1))
+                    target = workflow.now() + timedelta(seconds=backoff)
+                    await self._sleep_until(target, wake_on_answer=True)
+
+    def _should_stop_calling(self) -> bool:
+        return (
+            self._resolution is not None
+            or self._answer is not None
+            or workflow.now() >= self._deadline
+        )
+
+    async def _await_call(self, key: str) -> NotificationStatus | None:
+        def settled() -> bool:
+            status = self._statuses.get(key)
+            return (
+                (status is not None and status.status in _CALL_FINAL)
+                or self._answer is not None
+                or self._resolution is not None
+            )
+
+        timeout = min(
+            float(self._in.policy.call.result_timeout_s),
+            max(0.0, (self._deadline - workflow.now()).total_seconds()),
+        )
+        try:
+            await workflow.wait_condition(settled, timeout=timeout)
+        except asyncio.TimeoutError:
+            await self._audit("call.no_result", {"idempotency_key": key, "waited_s": timeout})
+            return None
+        return self._statuses.get(key)
+
+    async def _send(
+        self, activity: str, spec: StepSpec, contact_index: int, attempt: int
+    ) -> SendResult | None:
+        request = SendInput(
+            self._in.refund_id,
+            self._in.merchant_id,
+            self._wid(),
+            spec.name,
+            contact_index,
+            attempt,
+            purpose="final" if spec.name == self._in.policy.steps[-1].name else "initial",
+        )
+        try:
+            return await workflow.execute_activity(
+                activity,
+                request,
+                result_type=SendResult,
+                start_to_close_timeout=_QUICK,
+                schedule_to_close_timeout=timedelta(minutes=10),
+                retry_policy=_SEND_RETRY,
+            )
+        except ActivityError as err:
+            await self._audit(
+                "step.failed",
+                {"step": spec.name, "activity": activity, "error": str(err.cause or err)},
+            )
+            return None
+
+    # ----------------------------------------------------------------- bookkeeping
+    async def _finish(self, outcome: str) -> None:
+        self._outcome = outcome
+        self._queue = []
+        await self._set_stage("closed")
+        workflow.upsert_search_attributes([sa.OUTCOME.value_set(outcome)])
+        await self._activity(
+            "record_outcome",
+            OutcomeInput(
+                self._in.refund_id,
+                self._in.merchant_id,
+                self._wid(),
+                outcome,
+                resolution=self._resolution.resolution if self._resolution else None,
+                answer=self._answer.action if self._answer else None,
+                last_channel=self._last_channel,
+            ),
+        )
+
+    async def _set_stage(self, stage: str) -> None:
+        if stage == self._stage:
+            return
+        self._stage = stage
+        workflow.upsert_search_attributes([sa.STAGE.value_set(stage)])
+        await self._audit("stage.changed", {"stage": stage}, stage=stage)
+
+    async def _audit(self, kind: str, detail: dict[str, object], stage: str | None = None) -> None:
+        self._audit_seq += 1
+        await self._activity(
+            "record_audit",
+            AuditInput(
+                self._in.refund_id,
+                self._in.merchant_id,
+                kind,
+                dedup_key=f"{self._wid()}:audit:{self._audit_seq}",
+                detail=detail,
+                stage=stage,
+            ),
+        )
+
+    async def _activity(self, name: str, arg: object) -> None:
+        await workflow.execute_activity(
+            name,
+            arg,
+            start_to_close_timeout=_QUICK,
+            retry_policy=_SEND_RETRY,
+        )
+
+    def _wid(self) -> str:
+        return workflow.info().workflow_id
