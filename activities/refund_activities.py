@@ -7,6 +7,7 @@ in the database before the provider is called, so a retried activity never sends
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import structlog
@@ -35,6 +36,7 @@ from notifier.base import (
     AmbiguousProviderError,
     FinalProviderError,
     Notifier,
+    ProviderReceipt,
     RetryableProviderError,
 )
 from notifier.texts import RefundFacts, in_app_text, sms_text
@@ -189,19 +191,19 @@ class RefundActivities:
             raise ApplicationError(f"provider ambiguous: {err.message}") from err
 
         async with self._sessions() as session:
-            attempt = await attempt_by_key(session, key)
-            assert attempt is not None
-            attempt.provider_sid = receipt.sid
-            append_status(attempt, "accepted", sid=receipt.sid)
-            session.add(attempt)
-            await self._audit_attempt(session, attempt, f"send.{channel}")
+            accepted = await attempt_by_key(session, key)
+            assert accepted is not None
+            accepted.provider_sid = receipt.sid
+            append_status(accepted, "accepted", sid=receipt.sid)
+            session.add(accepted)
+            await self._audit_attempt(session, accepted, f"send.{channel}")
             await session.commit()
         logger.info("sent", sid=receipt.sid)
         return SendResult(SendStatus.ACCEPTED, key, provider_sid=receipt.sid)
 
     async def _deliver(
         self, channel: str, phone: str, facts: RefundFacts, key: str, request: SendInput
-    ) -> object:
+    ) -> ProviderReceipt:
         base = self._config.public_base_url
         q = f"key={quote(key, safe='')}"
         if channel == "sms":
@@ -222,7 +224,12 @@ class RefundActivities:
         if existing.provider_sid:
             return SendResult(SendStatus.ACCEPTED, key, provider_sid=existing.provider_sid)
         if existing.status == "failed":
-            return SendResult(SendStatus.FAILED, key, existing.error_code, existing.error_message)
+            return SendResult(
+                SendStatus.FAILED,
+                key,
+                error_code=existing.error_code,
+                error_message=existing.error_message,
+            )
         if existing.status == "opted_out":
             return SendResult(SendStatus.OPTED_OUT, key, error_code=existing.error_code)
         return SendResult(SendStatus.UNKNOWN, key)
@@ -340,7 +347,9 @@ class RefundActivities:
         refund = await session.get(Refund, refund_id)
         merchant = await session.get(Merchant, refund.merchant_id) if refund else None
         if refund is None or merchant is None:
-            raise ApplicationError(f"refund {refund_id} or its merchant is missing", non_retryable=True)
+            raise ApplicationError(
+                f"refund {refund_id} or its merchant is missing", non_retryable=True
+            )
         return refund, merchant
 
     @staticmethod
@@ -374,5 +383,5 @@ class RefundActivities:
         )
 
     @staticmethod
-    def _log(refund_id: str, merchant_id: str, workflow_id: str) -> structlog.typing.FilteringBoundLogger:
+    def _log(refund_id: str, merchant_id: str, workflow_id: str) -> Any:
         return log.bind(refund_id=refund_id, merchant_id=merchant_id, workflow_id=workflow_id)

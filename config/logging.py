@@ -31,7 +31,9 @@ def configure_logging(*, fmt: str = "console", level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
+    )
     # The Twilio client logs request bodies (phone numbers, texts) at INFO: keep it quiet.
     logging.getLogger("twilio").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)

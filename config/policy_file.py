@@ -122,8 +122,8 @@ def load_policy(path: Path) -> EscalationPolicy:
             result_timeout_s=parsed.call.result_timeout,
             machine_detection=parsed.call.machine_detection,
         ),
-        risk_scaling=dict(parsed.risk_scaling),
-        contacts_by_level=dict(parsed.contacts_by_level),
+        risk_scaling={str(level): factor for level, factor in parsed.risk_scaling.items()},
+        contacts_by_level={str(level): n for level, n in parsed.contacts_by_level.items()},
         min_step_gap_s=parsed.min_step_gap,
         acknowledged_reminder_s=parsed.acknowledged.reminder_before_deadline,
     )

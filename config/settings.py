@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "SettingsError", "load_settings"]
 
@@ -53,8 +54,12 @@ class Settings(BaseSettings):
         default=DEFAULT_RISK_RULES, validation_alias="REFUNDWATCH_RISK_RULES"
     )
 
-    platform_tokens: list[SecretStr] = Field(validation_alias="REFUNDWATCH_PLATFORM_TOKENS")
-    support_tokens: list[SecretStr] = Field(validation_alias="REFUNDWATCH_SUPPORT_TOKENS")
+    platform_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        validation_alias="REFUNDWATCH_PLATFORM_TOKENS"
+    )
+    support_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        validation_alias="REFUNDWATCH_SUPPORT_TOKENS"
+    )
     # Merchant tokens are minted from this secret (`refundwatch token merchant ID`), so the API
     # can tell which merchant is calling without a token table.
     merchant_token_secret: SecretStr = Field(validation_alias="REFUNDWATCH_MERCHANT_TOKEN_SECRET")
@@ -130,9 +135,7 @@ def normalise_database_url(url: str) -> str:
     raise ValueError("must be a postgresql:// or sqlite:/// URL")
 
 
-_ENV_NAMES = {
-    name: str(field.validation_alias) for name, field in Settings.model_fields.items()
-}
+_ENV_NAMES = {name: str(field.validation_alias) for name, field in Settings.model_fields.items()}
 
 
 def load_settings(**overrides: object) -> Settings:

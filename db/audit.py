@@ -23,7 +23,7 @@ async def append_audit(
     dedup_key: str | None = None,
 ) -> bool:
     """Add an event; with a ``dedup_key`` a second call with the same key adds nothing."""
-    values = {
+    values: dict[str, Any] = {
         "kind": kind,
         "actor": actor,
         "refund_id": refund_id,

@@ -67,9 +67,7 @@ class Refund(SQLModel, table=True):
     currency: str = Field(max_length=3)
     reason: str = Field(max_length=500)
     requested_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    deadline_at: datetime = Field(
-        sa_column=Column(UTCDateTime(), nullable=False, index=True)
-    )
+    deadline_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     signals: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # sha256 of the canonical intake payload: a repeated intake compares against it.
     payload_hash: str = Field(max_length=64)
@@ -84,9 +82,7 @@ class Refund(SQLModel, table=True):
     stage: str = Field(default="received", max_length=30)
     resolution: str | None = Field(default=None, max_length=20)
     merchant_answer: str | None = Field(default=None, max_length=30)
-    closed_at: datetime | None = Field(
-        default=None, sa_column=Column(UTCDateTime(), nullable=True)
-    )
+    closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
@@ -143,9 +139,7 @@ class InAppNotice(SQLModel, table=True):
     merchant_id: str = Field(max_length=64, index=True)
     message: str = Field(max_length=1000)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    read_at: datetime | None = Field(
-        default=None, sa_column=Column(UTCDateTime(), nullable=True)
-    )
+    read_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
 
 class MerchantResponse(SQLModel, table=True):

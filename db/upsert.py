@@ -18,6 +18,8 @@ async def insert_ignore(
     table = model.__table__  # type: ignore[attr-defined]
     dialect = session.bind.dialect.name if session.bind else "postgresql"
     module: Any = sqlite if dialect == "sqlite" else postgresql
-    statement = module.insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    result = await session.exec(statement)  # type: ignore[call-overload]
+    statement = (
+        module.insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    )
+    result = await session.exec(statement)
     return bool(result.rowcount)

@@ -30,7 +30,10 @@ def in_app_text(facts: RefundFacts, purpose: str) -> str:
     if facts.language.startswith("zh"):
         if purpose == "reminder":
             return f"提醒：退款 {facts.refund_id}（{facts.amount}）仍未处理，{left}后将自动同意。"
-        return f"退款 {facts.refund_id}（订单 {facts.order_id}，{facts.amount}）将在{left}后自动同意，请尽快处理。"
+        return (
+            f"退款 {facts.refund_id}（订单 {facts.order_id}，{facts.amount}）"
+            f"将在{left}后自动同意，请尽快处理。"
+        )
     if purpose == "reminder":
         return (
             f"Reminder: refund {facts.refund_id} ({facts.amount}) is still open and will be "
@@ -75,7 +78,9 @@ def call_script(facts: RefundFacts) -> tuple[str, str]:
 def confirmation(action: str, language: str) -> str:
     zh = language.startswith("zh")
     if action == "handle_now":
-        return "已记录：您将立即处理。谢谢。" if zh else "Recorded: you will handle it now. Thank you."
+        return (
+            "已记录：您将立即处理。谢谢。" if zh else "Recorded: you will handle it now. Thank you."
+        )
     if action == "dispute":
         return (
             "已记录：您认为该退款异常。谢谢。"

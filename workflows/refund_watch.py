@@ -7,7 +7,6 @@ reads that state and decides what happens next.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -249,7 +248,7 @@ class RefundWatchWorkflow:
 
         try:
             await workflow.wait_condition(news, timeout=delay)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return True
         return False
 
@@ -299,9 +298,11 @@ class RefundWatchWorkflow:
                 if result.status != SendStatus.ACCEPTED:
                     break  # final error for this number: try the next contact
                 self._last_channel = "call"
-                final = await self._await_call(result.idempotency_key)
-                if final is not None and final.status == "completed" and (
-                    final.answered_by in (None, "human", "unknown")
+                call = await self._await_call(result.idempotency_key)
+                if (
+                    call is not None
+                    and call.status == "completed"
+                    and (call.answered_by in (None, "human", "unknown"))
                 ):
                     return  # a person heard the message
                 if attempt <= spec.retries:
@@ -331,7 +332,7 @@ class RefundWatchWorkflow:
         )
         try:
             await workflow.wait_condition(settled, timeout=timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self._audit("call.no_result", {"idempotency_key": key, "waited_s": timeout})
             return None
         return self._statuses.get(key)
@@ -349,7 +350,7 @@ class RefundWatchWorkflow:
             purpose="final" if spec.name == self._in.policy.steps[-1].name else "initial",
         )
         try:
-            return await workflow.execute_activity(
+            result: SendResult = await workflow.execute_activity(
                 activity,
                 request,
                 result_type=SendResult,
@@ -357,6 +358,7 @@ class RefundWatchWorkflow:
                 schedule_to_close_timeout=timedelta(minutes=10),
                 retry_policy=_SEND_RETRY,
             )
+            return result
         except ActivityError as err:
             await self._audit(
                 "step.failed",

@@ -5,6 +5,8 @@ No personal data here, only ids, amounts and states support staff filter on.
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.common import SearchAttributeKey
 
 __all__ = [
@@ -25,7 +27,7 @@ STAGE = SearchAttributeKey.for_keyword("RefundStage")
 DEADLINE = SearchAttributeKey.for_datetime("RefundDeadline")
 OUTCOME = SearchAttributeKey.for_keyword("RefundOutcome")
 
-ALL: tuple[SearchAttributeKey[object], ...] = (  # type: ignore[assignment]
+ALL: tuple[SearchAttributeKey[Any], ...] = (
     MERCHANT_ID,
     AMOUNT_MINOR,
     RISK_SCORE,

@@ -1,0 +1,63 @@
+"""The FastAPI application: routers, start-up, health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api.routes import merchant_app, merchants, refunds, support, twilio
+from api.services import Services, build_services, get_services
+from config.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    """Build the app. Pass ``services`` to share clients (tests); otherwise built at start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        app.state.services = services or await build_services(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.services.engine.dispose()
+
+    app = FastAPI(
+        title="refundwatch",
+        version="0.1.0",
+        description="Refund-timeout alerts and escalation. See docs/api.md.",
+        lifespan=lifespan,
+    )
+    for module in (merchants, refunds, support, merchant_app, twilio):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz(svc: Annotated[Services, Depends(get_services)]) -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            async with svc.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # readiness reports, it does not raise
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            await svc.temporal.service_client.check_health()
+            checks["temporal"] = "ok"
+        except Exception as exc:
+            checks["temporal"] = f"error: {type(exc).__name__}"
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse(checks, status_code=200 if ready else 503)
+
+    return app

@@ -1,0 +1,96 @@
+"""Bearer tokens per role. Merchant tokens are derived from a secret, so no token table exists."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+
+from api.services import Services, get_services
+
+__all__ = [
+    "Caller",
+    "Role",
+    "merchant_token",
+    "require_merchant",
+    "require_platform",
+    "require_reader",
+]
+
+
+class Role(StrEnum):
+    PLATFORM = "platform"
+    SUPPORT = "support"
+    MERCHANT = "merchant"
+
+
+@dataclass(frozen=True)
+class Caller:
+    role: Role
+    merchant_id: str | None = None
+
+
+def merchant_token(secret: str, merchant_id: str) -> str:
+    """`mt.<base64url(merchant id)>.<hmac>`: minted with `refundwatch token merchant ID`."""
+    encoded = base64.urlsafe_b64encode(merchant_id.encode()).decode().rstrip("=")
+    signature = hmac.new(secret.encode(), merchant_id.encode(), hashlib.sha256).hexdigest()[:40]
+    return f"mt.{encoded}.{signature}"
+
+
+def _verify_merchant(secret: str, token: str) -> str | None:
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != "mt":
+        return None
+    try:
+        padded = parts[1] + "=" * (-len(parts[1]) % 4)
+        merchant_id = base64.urlsafe_b64decode(padded).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return merchant_id if hmac.compare_digest(merchant_token(secret, merchant_id), token) else None
+
+
+def _identify(request: Request, services: Services) -> Caller:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing bearer token: send 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    settings = services.settings
+    for role, tokens in (
+        (Role.PLATFORM, settings.platform_tokens),
+        (Role.SUPPORT, settings.support_tokens),
+    ):
+        if any(hmac.compare_digest(t.get_secret_value(), token) for t in tokens):
+            return Caller(role)
+    merchant_id = _verify_merchant(settings.merchant_token_secret.get_secret_value(), token)
+    if merchant_id is not None:
+        return Caller(Role.MERCHANT, merchant_id)
+    raise HTTPException(
+        status.HTTP_401_UNAUTHORIZED, "unknown token", headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def _require(*roles: Role):  # type: ignore[no-untyped-def]
+    def dependency(
+        request: Request, services: Annotated[Services, Depends(get_services)]
+    ) -> Caller:
+        caller = _identify(request, services)
+        if caller.role not in roles:
+            allowed = " or ".join(r.value for r in roles)
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this call needs a {allowed} token")
+        return caller
+
+    return dependency
+
+
+require_platform = _require(Role.PLATFORM)
+require_reader = _require(Role.SUPPORT, Role.PLATFORM)
+require_merchant = _require(Role.MERCHANT)

@@ -1,0 +1,180 @@
+"""Platform calls on refunds: intake, resolution, deadline moves."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Response, status
+from sqlmodel import select
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.auth import Caller, require_platform
+from api.intake import IntakeConflict, UnknownMerchant, take_refund
+from api.schemas import (
+    DeadlineRequest,
+    PlatformEventOut,
+    RefundIn,
+    RefundIntakeOut,
+    ResolutionRequest,
+)
+from api.services import Services, get_services
+from db.audit import append_audit
+from db.models import PlatformEvent, Refund, utcnow
+from db.upsert import insert_ignore
+from workflows.inputs import DeadlineMove, Resolution
+from workflows.starter import watch_handle
+
+router = APIRouter(prefix="/v1/refunds", tags=["refunds"])
+log = structlog.get_logger(__name__)
+
+Platform = Annotated[Caller, Depends(require_platform)]
+Svc = Annotated[Services, Depends(get_services)]
+
+
+@router.post(
+    "",
+    response_model=RefundIntakeOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "The same refund was received before; same answer"},
+        409: {"description": "Same refund_id, different content; names the fields"},
+        422: {"description": "Invalid payload or unknown merchant"},
+        503: {"description": "Stored, but the watch could not start yet; retry the request"},
+    },
+)
+async def receive_refund(
+    body: RefundIn, response: Response, services: Svc, _caller: Platform
+) -> RefundIntakeOut:
+    try:
+        result = await take_refund(services, body)
+    except IntakeConflict as conflict:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            {
+                "message": f"refund {body.refund_id} was already received with different content",
+                "fields": conflict.fields,
+            },
+        ) from None
+    except UnknownMerchant:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [
+                {
+                    "loc": ["body", "merchant_id"],
+                    "msg": f"unknown merchant {body.merchant_id!r}: "
+                    "create it with POST /v1/merchants",
+                    "type": "unknown_merchant",
+                }
+            ],
+        ) from None
+    except RPCError as err:
+        log.error("watch_start_failed", refund_id=body.refund_id, error=str(err))
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the refund is stored but its watch could not start; send the same request again",
+        ) from None
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return result.body
+
+
+async def _platform_event(
+    services: Services, refund_id: str, event_id: str, kind: str, payload: dict[str, Any]
+) -> tuple[Refund, bool]:
+    """Store the event once. Returns the refund and whether this event id was seen before."""
+    async with services.sessions() as session:
+        refund = await session.get(Refund, refund_id)
+        if refund is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"refund {refund_id} not found")
+        inserted = await insert_ignore(
+            session,
+            PlatformEvent,
+            {
+                "event_id": event_id,
+                "refund_id": refund_id,
+                "kind": kind,
+                "payload": payload,
+                "received_at": utcnow(),
+            },
+            ["event_id"],
+        )
+        if not inserted:
+            statement = select(PlatformEvent).where(PlatformEvent.event_id == event_id)
+            earlier = (await session.exec(statement)).first()
+            if earlier is None or earlier.refund_id != refund_id or earlier.payload != payload:
+                raise HTTPException(
+                    status.HTTP_409_CONFLICT,
+                    f"event {event_id} was already used with different content",
+                )
+            return refund, True
+        if refund.state not in ("open", "untracked"):
+            await session.rollback()
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, f"refund {refund_id} is already closed ({refund.state})"
+            )
+        if kind == "deadline":
+            refund.deadline_at = DeadlineRequest.model_validate(payload).deadline_at
+        elif refund.state == "untracked":
+            refund.state, refund.resolution, refund.closed_at = (
+                "resolved",
+                payload["resolution"],
+                utcnow(),
+            )
+        session.add(refund)
+        await append_audit(
+            session,
+            kind=f"platform.{kind}",
+            actor="platform",
+            refund_id=refund_id,
+            merchant_id=refund.merchant_id,
+            detail=payload,
+            dedup_key=f"platform:{event_id}",
+        )
+        await session.commit()
+        return refund, False
+
+
+async def _signal(services: Services, refund: Refund, name: str, arg: object) -> None:
+    if not refund.tracked:
+        return
+    try:
+        await watch_handle(services.temporal, refund.refund_id).signal(name, arg)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                "recorded, but the watch could not be told; send the same request again",
+            ) from None
+        # The watch already finished (e.g. timed out a moment ago): the record stands.
+
+
+@router.post("/{refund_id}/resolution", response_model=PlatformEventOut)
+async def resolve_refund(
+    refund_id: str, body: ResolutionRequest, services: Svc, _caller: Platform
+) -> PlatformEventOut:
+    payload = body.model_dump(mode="json", exclude_none=True)
+    refund, duplicate = await _platform_event(
+        services, refund_id, body.event_id, "resolution", payload
+    )
+    resolved_at = body.resolved_at or utcnow()
+    await _signal(
+        services, refund, "resolve", Resolution(body.resolution, body.event_id, resolved_at)
+    )
+    return PlatformEventOut(
+        refund_id=refund_id, event_id=body.event_id, duplicate=duplicate, state=refund.state
+    )
+
+
+@router.post("/{refund_id}/deadline", response_model=PlatformEventOut)
+async def move_deadline(
+    refund_id: str, body: DeadlineRequest, services: Svc, _caller: Platform
+) -> PlatformEventOut:
+    payload = body.model_dump(mode="json")
+    refund, duplicate = await _platform_event(
+        services, refund_id, body.event_id, "deadline", payload
+    )
+    await _signal(services, refund, "move_deadline", DeadlineMove(body.deadline_at, body.event_id))
+    return PlatformEventOut(
+        refund_id=refund_id, event_id=body.event_id, duplicate=duplicate, state=refund.state
+    )

