@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 
 from notifier.base import ProviderError, ProviderReceipt
@@ -29,7 +30,7 @@ class FakeNotifier:
         if queued:
             raise queued.pop(0)
         prefix = "SM" if channel == "sms" else "CA"
-        sid = f"{prefix}{len(self.sent) + 1:032x}"
+        sid = prefix + secrets.token_hex(16)
         self.sent.append(SentItem(channel, to, payload, callback, sid))
         return ProviderReceipt(sid=sid, status="queued")
 

@@ -21,7 +21,7 @@ from config.settings import Settings, load_settings
 from db.migrate import upgrade
 from demo.processes import temporal_binary
 from tests.support.http_server import free_port, serve_asgi
-from tests.support.stack import TestStack
+from tests.support.stack import LiveStack
 from twilio_sandbox import SandboxConfig, load_scenario
 from twilio_sandbox import create_app as create_sandbox
 from worker import build_worker
@@ -102,7 +102,7 @@ def settings(database_url: str, sandbox_url: str, api_port: int) -> Settings:
 @pytest.fixture(scope="session")
 async def stack(
     temporal_env: WorkflowEnvironment, settings: Settings, api_port: int, sandbox_url: str
-) -> AsyncIterator[TestStack]:
+) -> AsyncIterator[LiveStack]:
     client: Client = temporal_env.client
     services = await build_services(settings, temporal=client)
     app = create_app(settings, services)
@@ -113,7 +113,7 @@ async def stack(
         httpx.AsyncClient(base_url=api_url, timeout=30) as http,
         httpx.AsyncClient(base_url=sandbox_url, timeout=30) as sandbox,
     ):
-        yield TestStack(
+        yield LiveStack(
             settings=settings,
             services=services,
             client=client,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tests.support.stack import TestStack
+from tests.support.stack import LiveStack
 
 ANSWERS_1 = {"calls": [{"answer": "human", "digits": ["1"]}]}
 NEVER = {"calls": [{"answer": "no-answer"}]}
 
 
-async def test_merchant_presses_1_then_platform_resolves_saved(stack: TestStack) -> None:
+async def test_merchant_presses_1_then_platform_resolves_saved(stack: LiveStack) -> None:
     merchant_id, _ = await stack.merchant([ANSWERS_1])
     body = stack.refund_body(merchant_id, deadline_in=18)
     assert (await stack.intake(body)).status_code == 201
@@ -44,7 +44,7 @@ async def test_merchant_presses_1_then_platform_resolves_saved(stack: TestStack)
     assert times == sorted(times)
 
 
-async def test_platform_resolution_ends_the_watch_before_any_sms(stack: TestStack) -> None:
+async def test_platform_resolution_ends_the_watch_before_any_sms(stack: LiveStack) -> None:
     merchant_id, _ = await stack.merchant([NEVER])
     body = stack.refund_body(merchant_id, deadline_in=40)
     assert (await stack.intake(body)).status_code == 201
@@ -64,7 +64,7 @@ async def test_platform_resolution_ends_the_watch_before_any_sms(stack: TestStac
     assert view["loss"] is None
 
 
-async def test_nobody_answers_times_out_and_the_loss_is_recorded(stack: TestStack) -> None:
+async def test_nobody_answers_times_out_and_the_loss_is_recorded(stack: LiveStack) -> None:
     merchant_id, phones = await stack.merchant([NEVER, {"calls": [{"answer": "busy"}]}])
     body = stack.refund_body(merchant_id, deadline_in=18, amount="8999.00")
     assert (await stack.intake(body)).status_code == 201
@@ -84,7 +84,7 @@ async def test_nobody_answers_times_out_and_the_loss_is_recorded(stack: TestStac
     assert any(e.get("to") == phones[1] for e in log)
 
 
-async def test_undeliverable_sms_brings_the_call_forward(stack: TestStack) -> None:
+async def test_undeliverable_sms_brings_the_call_forward(stack: LiveStack) -> None:
     merchant_id, _ = await stack.merchant(
         [{"sms": [{"status": "undelivered", "error_code": 30003}], **ANSWERS_1}]
     )

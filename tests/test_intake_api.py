@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from temporalio.service import RPCError
 
-from tests.support.stack import TestStack
+from tests.support.stack import LiveStack
 from workflows.starter import watch_handle
 
 
-async def test_same_intake_twice_gives_the_same_answer_and_one_workflow(stack: TestStack) -> None:
+async def test_same_intake_twice_gives_the_same_answer_and_one_workflow(stack: LiveStack) -> None:
     merchant_id, _ = await stack.merchant([{"calls": [{"answer": "no-answer"}]}])
     body = stack.refund_body(merchant_id, deadline_in=3600)
     first = await stack.intake(body)
@@ -32,7 +34,7 @@ async def test_same_intake_twice_gives_the_same_answer_and_one_workflow(stack: T
 
 
 async def test_same_refund_id_with_other_content_is_a_409_naming_the_fields(
-    stack: TestStack,
+    stack: LiveStack,
 ) -> None:
     merchant_id, _ = await stack.merchant([{}])
     body = stack.refund_body(merchant_id, deadline_in=3600, signals={})
@@ -44,9 +46,9 @@ async def test_same_refund_id_with_other_content_is_a_409_naming_the_fields(
     assert set(response.json()["detail"]["fields"]) == {"amount", "signals.buyer_refund_count"}
 
 
-async def test_invalid_intake_is_422_naming_the_field(stack: TestStack) -> None:
+async def test_invalid_intake_is_422_naming_the_field(stack: LiveStack) -> None:
     merchant_id, _ = await stack.merchant([{}])
-    cases = {
+    cases: dict[str, dict[str, Any]] = {
         "amount": {"amount": 12.5},
         "currency": {"currency": "yuan"},
         "deadline_at": {"deadline_at": "2020-01-01T00:00:00"},
@@ -63,7 +65,7 @@ async def test_invalid_intake_is_422_naming_the_field(stack: TestStack) -> None:
     assert "merchant_id" in unknown.text
 
 
-async def test_tokens_decide_who_may_do_what(stack: TestStack) -> None:
+async def test_tokens_decide_who_may_do_what(stack: LiveStack) -> None:
     merchant_id, _ = await stack.merchant([{}])
     body = stack.refund_body(merchant_id)
     assert (await stack.http.post("/v1/refunds", json=body)).status_code == 401
@@ -76,7 +78,7 @@ async def test_tokens_decide_who_may_do_what(stack: TestStack) -> None:
     assert "platform" in as_support.json()["detail"]
 
 
-async def test_small_normal_refund_is_recorded_but_not_tracked(stack: TestStack) -> None:
+async def test_small_normal_refund_is_recorded_but_not_tracked(stack: LiveStack) -> None:
     merchant_id, _ = await stack.merchant([{}])
     body = stack.refund_body(merchant_id, amount="15.00", signals={})
     response = await stack.intake(body)

@@ -14,10 +14,10 @@ from notifier import (
     FinalProviderError,
     RetryableProviderError,
 )
-from tests.support.stack import TestStack
+from tests.support.stack import LiveStack
 
 
-async def _setup(stack: TestStack) -> tuple[RefundActivities, FakeNotifier, str, str, str]:
+async def _setup(stack: LiveStack) -> tuple[RefundActivities, FakeNotifier, str, str, str]:
     merchant_id, phones = await stack.merchant([{}])
     body = stack.refund_body(merchant_id, amount="15.00", signals={})  # untracked: no workflow
     assert (await stack.intake(body)).status_code == 201
@@ -32,7 +32,7 @@ def _request(refund_id: str, merchant_id: str, step: str = "sms_reminder") -> Se
     return SendInput(refund_id, merchant_id, f"wf-{refund_id}", step, 0, 1)
 
 
-async def test_second_run_of_the_same_send_returns_the_first_result(stack: TestStack) -> None:
+async def test_second_run_of_the_same_send_returns_the_first_result(stack: LiveStack) -> None:
     activities, fake, refund_id, merchant_id, _ = await _setup(stack)
     env = ActivityEnvironment()
     request = _request(refund_id, merchant_id)
@@ -48,7 +48,7 @@ async def test_second_run_of_the_same_send_returns_the_first_result(stack: TestS
     assert "key=wf-" in fake.sent[1].status_callback
 
 
-async def test_retryable_error_is_sent_again_exactly_once(stack: TestStack) -> None:
+async def test_retryable_error_is_sent_again_exactly_once(stack: LiveStack) -> None:
     activities, fake, refund_id, merchant_id, phone = await _setup(stack)
     fake.errors[phone] = [RetryableProviderError("Too Many Requests", code=20429, http_status=429)]
     env = ActivityEnvironment()
@@ -60,7 +60,7 @@ async def test_retryable_error_is_sent_again_exactly_once(stack: TestStack) -> N
     assert len(fake.sent) == 1
 
 
-async def test_ambiguous_send_is_never_repeated(stack: TestStack) -> None:
+async def test_ambiguous_send_is_never_repeated(stack: LiveStack) -> None:
     activities, fake, refund_id, merchant_id, phone = await _setup(stack)
     fake.errors[phone] = [AmbiguousProviderError("read timeout")]
     env = ActivityEnvironment()
@@ -71,7 +71,7 @@ async def test_ambiguous_send_is_never_repeated(stack: TestStack) -> None:
     assert fake.sent == []
 
 
-async def test_final_errors_fail_over_and_opt_out_sticks(stack: TestStack) -> None:
+async def test_final_errors_fail_over_and_opt_out_sticks(stack: LiveStack) -> None:
     activities, fake, refund_id, merchant_id, phone = await _setup(stack)
     env = ActivityEnvironment()
     fake.errors[phone] = [FinalProviderError("invalid number", code=21211, http_status=400)]

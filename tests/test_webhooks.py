@@ -9,11 +9,11 @@ from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
 from db.models import Contact, NotificationAttempt
-from tests.support.stack import TestStack
+from tests.support.stack import LiveStack
 
 
 def _sign(
-    stack: TestStack, path_and_query: str, params: dict[str, str], token: str | None = None
+    stack: LiveStack, path_and_query: str, params: dict[str, str], token: str | None = None
 ) -> str:
     secret = token or stack.settings.twilio_auth_token.get_secret_value()
     url = stack.settings.public_base_url + path_and_query
@@ -21,13 +21,13 @@ def _sign(
     return signature
 
 
-async def _attempt(stack: TestStack, key: str) -> NotificationAttempt:
+async def _attempt(stack: LiveStack, key: str) -> NotificationAttempt:
     async with stack.services.sessions() as session:
         statement = select(NotificationAttempt).where(NotificationAttempt.idempotency_key == key)
         return (await session.exec(statement)).one()
 
 
-async def _sent_sms(stack: TestStack) -> tuple[str, dict[str, Any]]:
+async def _sent_sms(stack: LiveStack) -> tuple[str, dict[str, Any]]:
     merchant_id, _ = await stack.merchant([{"calls": [{"answer": "no-answer"}]}])
     body = stack.refund_body(merchant_id, deadline_in=17)
     assert (await stack.intake(body)).status_code == 201
@@ -39,7 +39,7 @@ async def _sent_sms(stack: TestStack) -> tuple[str, dict[str, Any]]:
 
 
 async def test_bad_missing_or_foreign_signature_is_403_and_nothing_recorded(
-    stack: TestStack,
+    stack: LiveStack,
 ) -> None:
     refund_id, sms = await _sent_sms(stack)
     key = f"refund-{refund_id}:sms_reminder:c0:a1"
@@ -66,7 +66,7 @@ async def test_bad_missing_or_foreign_signature_is_403_and_nothing_recorded(
     )
 
 
-async def test_forged_stop_does_not_opt_anyone_out(stack: TestStack) -> None:
+async def test_forged_stop_does_not_opt_anyone_out(stack: LiveStack) -> None:
     _merchant_id, phones = await stack.merchant([{}])
     params = {
         "MessageSid": "SM" + "1" * 32,
@@ -92,7 +92,7 @@ async def test_forged_stop_does_not_opt_anyone_out(stack: TestStack) -> None:
         assert contact.sms_opted_out is True
 
 
-async def test_duplicated_callbacks_change_nothing(stack: TestStack) -> None:
+async def test_duplicated_callbacks_change_nothing(stack: LiveStack) -> None:
     refund_id, sms = await _sent_sms(stack)
     key = f"refund-{refund_id}:sms_reminder:c0:a1"
     path = f"/twilio/status/sms?key={quote(key, safe='')}"

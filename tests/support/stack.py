@@ -17,11 +17,11 @@ from api.services import Services
 from config.settings import Settings
 from workflows.starter import watch_handle
 
-__all__ = ["TestStack"]
+__all__ = ["LiveStack"]
 
 
 @dataclass
-class TestStack:
+class LiveStack:
     settings: Settings
     services: Services
     client: Client
