@@ -32,7 +32,7 @@ PLATFORM_TOKEN = "demo-platform-token-0001"
 SUPPORT_TOKEN = "demo-support-token-00001"
 DEADLINE_IN = timedelta(seconds=75)
 
-console = Console()
+console = Console(soft_wrap=True)
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ async def _play(stack: Stack) -> int:
                 f"risk {risk['score']:>3} {risk['level']:<8} "
                 f"{'tracked' if body['tracked'] else 'not tracked':<11} — {refund.story}"
             )
-            for reason in risk["reasons"][:3]:
+            for reason in [r for r in risk["reasons"] if r["points"]][:3]:
                 console.print(f"        · {reason['text']}")
         console.print(f"\ndeadline for all: {deadline:%H:%M:%S} UTC ({DEADLINE_IN.seconds} s)\n")
         await _watch(stack, client, start, deadline)

@@ -8,7 +8,8 @@ from typing import Any
 
 __all__ = ["mask_name", "mask_phone", "structlog_masker"]
 
-_PHONE = re.compile(r"\+?\d[\d ()-]{6,}\d")
+# E.164 numbers (all numbers in refundwatch are); timestamps, SIDs and amounts are left alone.
+_PHONE = re.compile(r"(?<![\w+])\+\d{7,15}(?!\d)")
 _PERSONAL_KEYS = {"phone", "to", "from", "from_", "name", "contact_name", "body"}
 
 

@@ -95,3 +95,5 @@ def test_phone_numbers_are_masked_in_log_events() -> None:
     )
     assert "12345678" not in str(event)
     assert "5550100" not in str(event)
+    kept = {"event": "sent", "sid": "SM52048700123", "timestamp": "2026-11-23T08:58:40Z"}
+    assert structlog_masker(None, "info", dict(kept)) == kept
