@@ -1,7 +1,12 @@
-"""The risk gate: which refunds matter enough to watch, and why."""
+"""The risk gate: which refunds matter enough to watch, and why.
 
-from risk.rules import RiskLevel, RiskRules, RiskRulesError, load_rules
-from risk.scoring import RiskAssessmentResult, RiskInput, RiskReason, assess
+Rules come from a YAML file (docs/risk-rules.md) loaded with `load_rules`; `assess` is pure.
+"""
+
+from risk.levels import RiskLevel
+from risk.results import RiskAssessmentResult, RiskInput, RiskReason
+from risk.rules import RiskRules, RiskRulesError, load_rules
+from risk.scoring import assess
 from risk.signals import LogisticsAnomaly, RefundSignals
 
 __all__ = [

@@ -1,119 +1,148 @@
-"""The risk rules file: YAML, validated at load, errors naming the file and the field."""
+"""The risk rules file: YAML, validated at load, errors naming the file and the field path.
+
+The format is documented in docs/risk-rules.md; config/risk_rules.default.yaml is the default.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
+from risk.levels import RiskLevel
 from risk.signals import LogisticsAnomaly
+from risk.tiers import (
+    AgeTiers,
+    AmountTiers,
+    CountTiers,
+    Currency,
+    Money,
+    Points,
+    RatioTiers,
+    StrictModel,
+)
 
 __all__ = [
-    "AmountTier",
-    "CountTier",
-    "RatioTier",
-    "RiskLevel",
+    "AmountRules",
+    "Levels",
+    "RelativeAmountRule",
     "RiskRules",
     "RiskRulesError",
+    "SignalRules",
     "load_rules",
 ]
 
 
-class RiskLevel(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return list(RiskLevel).index(self)
-
-
 class RiskRulesError(ValueError):
-    pass
+    """The rules file is missing, not YAML, or invalid; the message names the file and field."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Levels(StrictModel):
+    """Score cut-offs: a score at or above a cut-off has that level; below `medium` is low."""
 
-
-class AmountTier(_Strict):
-    at_least: Decimal = Field(gt=0)
-    points: int = Field(ge=0, le=100)
-
-
-class RatioTier(_Strict):
-    at_least: Decimal = Field(gt=0, description="amount ÷ the merchant's typical refund")
-    points: int = Field(ge=0, le=100)
-
-
-class CountTier(_Strict):
-    at_least: int = Field(ge=0)
-    points: int = Field(ge=0, le=100)
-
-
-class AgeTier(_Strict):
-    at_most_days: int = Field(ge=0)
-    points: int = Field(ge=0, le=100)
-
-
-class Levels(_Strict):
-    medium: int = Field(ge=1, le=100)
-    high: int = Field(ge=1, le=100)
-    critical: int = Field(ge=1, le=100)
+    medium: Annotated[int, Field(strict=True, ge=1, le=100)]
+    high: Annotated[int, Field(strict=True, ge=1, le=100)]
+    critical: Annotated[int, Field(strict=True, ge=1, le=100)]
 
     @model_validator(mode="after")
-    def _ordered(self) -> Levels:
+    def _rising(self) -> Levels:
         if not self.medium < self.high < self.critical:
-            raise ValueError("levels must rise: medium < high < critical")
+            raise ValueError(
+                "cut-offs must rise: medium < high < critical "
+                f"(got {self.medium}, {self.high}, {self.critical})"
+            )
         return self
 
-
-class AmountRules(_Strict):
-    absolute: dict[str, list[AmountTier]] = Field(default_factory=dict)
-    relative_to_typical: list[RatioTier] = Field(default_factory=list)
-    always_track_at_or_above: dict[str, Decimal] = Field(default_factory=dict)
-
-
-class SignalRules(_Strict):
-    buyer_refund_count: list[CountTier] = Field(default_factory=list)
-    buyer_account_age: list[AgeTier] = Field(default_factory=list)
-    device_shared_accounts: list[CountTier] = Field(default_factory=list)
-    logistics: dict[LogisticsAnomaly, int] = Field(default_factory=dict)
-    refund_only_after_delivery: int = Field(0, ge=0, le=100)
-    repeat_requests: list[CountTier] = Field(default_factory=list)
+    def level_for(self, score: int) -> RiskLevel:
+        if score >= self.critical:
+            return RiskLevel.CRITICAL
+        if score >= self.high:
+            return RiskLevel.HIGH
+        if score >= self.medium:
+            return RiskLevel.MEDIUM
+        return RiskLevel.LOW
 
 
-class RiskRules(_Strict):
-    version: str = Field(min_length=1, max_length=64)
+class RelativeAmountRule(StrictModel):
+    """Amount ÷ the merchant's typical (median) refund in the same currency."""
+
+    tiers: RatioTiers = Field(default_factory=list)
+    # Below this amount the ratio is not scored: a 60 CNY refund at a 5 CNY shop is no risk.
+    min_amount: dict[Currency, Money] = Field(default_factory=dict)
+
+
+class AmountRules(StrictModel):
+    absolute: dict[Currency, AmountTiers] = Field(default_factory=dict)
+    relative_to_typical: RelativeAmountRule = Field(default_factory=RelativeAmountRule)
+
+
+class SignalRules(StrictModel):
+    """One entry per field of RefundSignals, under the same name."""
+
+    buyer_refund_count: CountTiers = Field(default_factory=list)
+    buyer_account_age_days: AgeTiers = Field(default_factory=list)
+    device_shared_accounts: CountTiers = Field(default_factory=list)
+    logistics: dict[LogisticsAnomaly, Points] = Field(default_factory=dict)
+    refund_only_after_delivery: Points = 0
+    repeat_requests: CountTiers = Field(default_factory=list)
+
+
+class RiskRules(StrictModel):
+    model_config = ConfigDict(coerce_numbers_to_str=True)  # `version: 3` is fine
+
+    # Stored with every assessment (risk_assessments.rules_version is 64 characters).
+    version: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     levels: Levels
     track_from: RiskLevel = RiskLevel.MEDIUM
-    amount: AmountRules = AmountRules()
-    signals: SignalRules = SignalRules()
-
-    @model_validator(mode="after")
-    def _currencies(self) -> RiskRules:
-        for code in [*self.amount.absolute, *self.amount.always_track_at_or_above]:
-            if len(code) != 3 or not code.isupper():
-                raise ValueError(f"{code!r} is not an ISO currency code such as CNY")
-        return self
+    always_track_at_or_above: dict[Currency, Money] = Field(default_factory=dict)
+    amount: AmountRules = Field(default_factory=AmountRules)
+    signals: SignalRules = Field(default_factory=SignalRules)
 
 
 def load_rules(path: Path) -> RiskRules:
+    """Read and validate a rules file; every problem is a RiskRulesError naming the file."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return RiskRules.model_validate(raw)
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RiskRulesError(f"{path}: cannot read the risk rules ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise RiskRulesError(f"{path}: the risk rules must be UTF-8 text") from None
+    try:
+        raw: Any = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise RiskRulesError(f"{path}{where}: not valid YAML: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise RiskRulesError(f"{path}: not valid YAML: {exc}") from None
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}"
-            for err in exc.errors()
+    if not isinstance(raw, dict):
+        raise RiskRulesError(
+            f"{path}: the risk rules must be a YAML mapping with at least `version` and `levels`"
         )
-        raise RiskRulesError(f"{path}: {problems}") from None
+    try:
+        return RiskRules.model_validate(raw)
+    except ValidationError as exc:
+        problems = "\n  ".join(_describe(error) for error in exc.errors())
+        raise RiskRulesError(f"{path}: invalid risk rules\n  {problems}") from None
+
+
+def _describe(error: ErrorDetails) -> str:
+    """'amount.absolute.CNY[1].points: Input should be less than or equal to 100 (got 120)'."""
+    where = ""
+    for part in error["loc"]:
+        if isinstance(part, int):
+            where += f"[{part}]"
+        elif part == "[key]":
+            where += " (key)"
+        else:
+            where += f".{part}" if where else str(part)
+    message = error["msg"].removeprefix("Value error, ")
+    given = error.get("input")
+    scalar = isinstance(given, str | int | float | bool | Decimal)
+    if error["type"] != "missing" and scalar and repr(given) not in message:
+        message += f" (got {given!r})"
+    return f"{where or '(top level)'}: {message}"

@@ -18,21 +18,31 @@ class LogisticsAnomaly(StrEnum):
 
 
 class RefundSignals(BaseModel):
+    """Every field is optional: an unknown value (None) is simply not scored."""
+
     model_config = ConfigDict(extra="forbid")
 
     buyer_refund_count: int | None = Field(
-        None, ge=0, description="Refunds this buyer requested in the last 90 days"
+        None, ge=0, description="Refunds this buyer requested in the last 90 days."
     )
-    buyer_account_age_days: int | None = Field(None, ge=0, description="Age of the buyer's account")
+    buyer_account_age_days: int | None = Field(
+        None, ge=0, description="Age of the buyer's account, in days."
+    )
     device_shared_accounts: int | None = Field(
-        None, ge=0, description="Distinct accounts seen on the buyer's device"
+        None,
+        ge=0,
+        description="Distinct accounts seen on the buyer's device, the buyer's own included.",
     )
     logistics: list[LogisticsAnomaly] = Field(
-        default_factory=list, description="Anomalies reported by logistics or the warehouse"
+        default_factory=list,
+        description="Anomalies reported by the carrier or the merchant's warehouse.",
     )
     refund_only_after_delivery: bool = Field(
-        False, description="A refund without return requested after the parcel was delivered"
+        False,
+        description='A "refund only" (no return of the goods) requested after delivery.',
     )
     repeat_requests: int | None = Field(
-        None, ge=0, description="How many times a refund was requested for this order"
+        None,
+        ge=0,
+        description="How many times a refund was requested for this order, this one included.",
     )

@@ -1,7 +1,9 @@
-"""A local Twilio-compatible server with scripted merchants. See docs/twilio-sandbox.md."""
+"""A local Twilio-compatible server: REST API 2010-04-01 for Messages and Calls, signed
+status callbacks, TwiML-driven calls with scripted callees, inbound SMS. See
+docs/twilio-sandbox.md."""
 
 from twilio_sandbox.app import create_app
-from twilio_sandbox.config import SandboxConfig, Timing
+from twilio_sandbox.config import CallbackPolicy, SandboxConfig, Timing
 from twilio_sandbox.scenario import (
     CallBehaviour,
     CreateError,
@@ -14,6 +16,7 @@ from twilio_sandbox.scenario import (
 
 __all__ = [
     "CallBehaviour",
+    "CallbackPolicy",
     "CreateError",
     "NumberBehaviour",
     "SandboxConfig",

@@ -1,30 +1,70 @@
-"""Sandbox configuration: the account it imitates, its merchants, its timing."""
+"""How one sandbox instance behaves: credentials, scripted merchants, timing, callback retries."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from twilio_sandbox.scenario import Scenario
 
-__all__ = ["SandboxConfig", "Timing"]
+__all__ = ["CallbackPolicy", "SandboxConfig", "Timing"]
 
 
 class Timing(BaseModel):
-    """Delays in seconds. Small by default so tests and the demo run fast."""
+    """Wall-clock delays, small by default so tests run in well under a second per call."""
 
-    sms_sent_after: float = 0.1
-    sms_final_after: float = 0.2
-    ring_seconds: float = 0.3
-    pause_seconds_cap: float = 0.2  # <Pause length="n"> sleeps at most this long
-    callback_attempts: int = 6  # deliveries tried when our webhook is down or answers 5xx
-    callback_backoff: float = 0.5  # doubled after each failed delivery
-    callback_timeout: float = 10.0  # Twilio waits up to 15 s for a webhook
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dial_seconds: float = Field(default=0.05, ge=0, description="queued → initiated")
+    ring_seconds: float = Field(default=0.3, ge=0, description="ringing → scripted outcome")
+    sms_sent_seconds: float = Field(default=0.1, ge=0, description="queued → sent")
+    sms_delivery_seconds: float = Field(default=0.2, ge=0, description="sent → final status")
+    # A call's <Say>, <Pause> and unanswered <Gather> take simulated seconds (what the call
+    # would last on a real phone, reported as CallDuration); the sandbox waits this many real
+    # seconds per simulated one.
+    voice_time_scale: float = Field(default=0.01, ge=0)
+
+
+class CallbackPolicy(BaseModel):
+    """Status-callback delivery: retried on connection errors, timeouts and 5xx answers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    attempts: int = Field(default=4, ge=1, le=20)
+    backoff_seconds: float = Field(default=0.2, ge=0)
+    backoff_factor: float = Field(default=2.0, ge=1)
+    timeout_seconds: float = Field(default=15.0, gt=0, description="per request, as Twilio's")
 
 
 class SandboxConfig(BaseModel):
-    account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
-    auth_token: str = Field(min_length=1)
+    model_config = ConfigDict(extra="forbid")
+
+    account_sid: str = Field(min_length=3)
+    auth_token: SecretStr
     scenario: Scenario = Field(default_factory=Scenario)
-    inbound_sms_url: str | None = None
     timing: Timing = Field(default_factory=Timing)
-    max_documents_per_call: int = 20
+    callbacks: CallbackPolicy = Field(default_factory=CallbackPolicy)
+    inbound_sms_url: str | None = None
+    # A TwiML loop (Redirect to itself, a Gather that keeps failing) ends the call after this
+    # many documents rather than running forever.
+    max_twiml_documents: int = Field(default=20, ge=1)
+
+    @field_validator("account_sid")
+    @classmethod
+    def _account_sid(cls, value: str) -> str:
+        if not value.startswith("AC"):
+            raise ValueError("an account SID starts with 'AC' (e.g. AC + 32 hex digits)")
+        return value
+
+    @field_validator("auth_token")
+    @classmethod
+    def _auth_token(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError("the auth token must not be empty")
+        return value
+
+    @field_validator("inbound_sms_url")
+    @classmethod
+    def _inbound_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("inbound_sms_url must be an http(s) URL")
+        return value

@@ -1,76 +1,175 @@
-"""How scripted merchants behave, per phone number (YAML scenario file or the control API)."""
+"""The scripted world: how each phone number behaves when messaged or called.
+
+A scenario maps E.164 numbers to behaviour; numbers it does not list behave as ``default``.
+Successive messages (or calls) to one number take successive entries; the last one repeats.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = [
+    "Answer",
     "CallBehaviour",
     "CreateError",
     "NumberBehaviour",
     "Scenario",
     "ScenarioError",
     "SmsBehaviour",
+    "is_e164",
     "load_scenario",
 ]
 
+Answer = Literal["human", "machine", "busy", "no-answer", "failed"]
+SmsOutcome = Literal["delivered", "undelivered", "failed"]
+
+_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+_DIGITS = re.compile(r"^[0-9*#]*$")
+_DEFAULT_SMS_ERROR = {"undelivered": 30003, "failed": 30008}
+
+
+def is_e164(phone: str) -> bool:
+    return bool(_E164.match(phone))
+
 
 class ScenarioError(ValueError):
-    pass
+    """A scenario that cannot be used; the message names the file, the field and the reason."""
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CallBehaviour(_Strict):
-    answer: Literal["human", "machine", "busy", "no-answer", "failed"] = "no-answer"
-    # Keys pressed at successive <Gather>s; "" = stays silent at that Gather.
-    digits: list[str] = Field(default_factory=list)
-    ring_seconds: float | None = Field(default=None, ge=0, le=60)
-
-
-class SmsBehaviour(_Strict):
-    status: Literal["delivered", "undelivered", "failed"] = "delivered"
-    error_code: int | None = None
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class CreateError(_Strict):
-    code: int
-    status: int = 400
-    message: str = "The request was refused"
+    """The REST API refuses the create request itself (e.g. 21211 invalid number)."""
+
+    code: int = Field(ge=10000, le=99999)
+    status: int = Field(default=400, ge=400, le=599)
+    message: str | None = None
+    # On a number (not inside an sms/calls entry): which requests it refuses.
     channel: Literal["sms", "call", "any"] = "any"
 
 
+class SmsBehaviour(_Strict):
+    status: SmsOutcome = "delivered"
+    error_code: int | None = None
+    delay_seconds: float | None = Field(default=None, ge=0)
+    create_error: CreateError | None = None
+
+    @model_validator(mode="after")
+    def _error_code_fits_status(self) -> SmsBehaviour:
+        if self.status == "delivered" and self.error_code is not None:
+            raise ValueError("error_code is only for status undelivered or failed")
+        return self
+
+    @property
+    def final_error_code(self) -> int | None:
+        """The carrier error reported with an undelivered/failed message (30003 if unscripted)."""
+        if self.status == "delivered":
+            return None
+        return self.error_code or _DEFAULT_SMS_ERROR[self.status]
+
+
+class CallBehaviour(_Strict):
+    answer: Answer = "no-answer"
+    # One entry per <Gather> reached, in order; "" means the callee presses nothing.
+    digits: list[str] = Field(default_factory=list)
+    ring_seconds: float | None = Field(default=None, ge=0)
+    create_error: CreateError | None = None
+
+    @field_validator("digits", mode="before")
+    @classmethod
+    def _digits_as_text(cls, value: Any) -> Any:
+        # YAML reads `digits: [1]` as an integer; a keypad press is text.
+        if isinstance(value, list):
+            return [str(item) if isinstance(item, int) else item for item in value]
+        return value
+
+    @field_validator("digits")
+    @classmethod
+    def _keypad_only(cls, value: list[str]) -> list[str]:
+        for digits in value:
+            if not _DIGITS.match(digits):
+                raise ValueError(f"{digits!r}: only 0-9, * and # can be pressed")
+        return value
+
+    @model_validator(mode="after")
+    def _digits_need_a_human(self) -> CallBehaviour:
+        if self.digits and self.answer != "human":
+            raise ValueError(f"digits are pressed by a human; answer is {self.answer!r}")
+        return self
+
+
 class NumberBehaviour(_Strict):
-    sms: list[SmsBehaviour] = Field(default_factory=list)
-    calls: list[CallBehaviour] = Field(default_factory=list)
+    """Unset lists fall back to the scenario's default entries."""
+
+    sms: list[SmsBehaviour] | None = Field(default=None, min_length=1)
+    calls: list[CallBehaviour] | None = Field(default=None, min_length=1)
     create_error: CreateError | None = None
 
 
+def _default_behaviour() -> NumberBehaviour:
+    return NumberBehaviour(sms=[SmsBehaviour()], calls=[CallBehaviour()])
+
+
 class Scenario(_Strict):
-    default: NumberBehaviour = Field(
-        default_factory=lambda: NumberBehaviour(sms=[SmsBehaviour()], calls=[CallBehaviour()])
-    )
+    default: NumberBehaviour = Field(default_factory=_default_behaviour)
     numbers: dict[str, NumberBehaviour] = Field(default_factory=dict)
 
-    def for_number(self, phone: str) -> NumberBehaviour:
-        return self.numbers.get(phone, self.default)
-
-
-def load_scenario(path: Path) -> Scenario:
-    try:
-        return Scenario.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read the scenario ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}" for e in exc.errors()
+    @field_validator("default")
+    @classmethod
+    def _default_is_complete(cls, value: NumberBehaviour) -> NumberBehaviour:
+        fallback = _default_behaviour()
+        return value.model_copy(
+            update={"sms": value.sms or fallback.sms, "calls": value.calls or fallback.calls}
         )
-        raise ScenarioError(f"{path}: {problems}") from None
+
+    @field_validator("numbers")
+    @classmethod
+    def _numbers_are_e164(cls, value: dict[str, NumberBehaviour]) -> dict[str, NumberBehaviour]:
+        for phone in value:
+            if not is_e164(phone):
+                raise ValueError(f'{phone!r} is not an E.164 number (quote it: "+8613800000001")')
+        return value
+
+
+def describe_errors(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  {where}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario YAML file; ScenarioError says what is wrong and where."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ScenarioError(f"cannot read scenario {path}: {err.strerror or err}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ScenarioError(f"scenario {path} is not valid YAML: {err}") from None
+    if data is None:
+        return Scenario()
+    if not isinstance(data, dict):
+        raise ScenarioError(f"scenario {path}: the top level must be a mapping (default, numbers)")
+    # YAML turns an unquoted +8613800000001 into an integer: say so instead of "not E.164".
+    numbers = data.get("numbers")
+    if isinstance(numbers, dict):
+        for key in numbers:
+            if not isinstance(key, str):
+                raise ScenarioError(
+                    f'scenario {path}: numbers.{key}: quote phone numbers, e.g. "+{key}"'
+                )
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError(f"scenario {path} is invalid:\n{describe_errors(err)}") from None

@@ -1,80 +1,190 @@
-"""Following a call's TwiML: Say, Pause, Gather (scripted keys), Redirect, Hangup."""
+"""A call's conversation: fetch TwiML, play it, follow <Gather> actions and <Redirect>s.
+
+The callee is scripted: at each <Gather> it presses the next entry of its `digits`. Speech,
+pauses and unanswered gathers advance a simulated clock (the call's reported duration) and
+wait a scaled-down real time.
+"""
 
 from __future__ import annotations
 
 import asyncio
-
-# Parses the TwiML of our own API inside a local test double, never untrusted input.
-import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+import re
+from dataclasses import dataclass, field
+from typing import Literal
 from urllib.parse import urljoin
 
-from twilio_sandbox.callbacks import Deliverer
-from twilio_sandbox.scenario import CallBehaviour
-from twilio_sandbox.store import Store
+from twilio_sandbox.resources import API_VERSION, Call
+from twilio_sandbox.sandbox import Sandbox
+from twilio_sandbox.store import EventValue
+from twilio_sandbox.twiml import (
+    Gather,
+    Hangup,
+    Pause,
+    Play,
+    Redirect,
+    Say,
+    TwimlError,
+    Unsupported,
+    Verb,
+    gathered,
+    parse_voice,
+)
 
-__all__ = ["follow_call"]
+__all__ = ["VoiceSession", "call_params"]
+
+_CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
+_PLAY_SECONDS = 5.0  # the sandbox never downloads audio; assume a short clip
 
 
-def _verbs(root: ET.Element) -> Iterator[ET.Element]:
-    yield from list(root)
+def call_params(call: Call, status: str) -> dict[str, str]:
+    """The fields Twilio sends with every request about a call."""
+    params = {
+        "AccountSid": call.account_sid,
+        "ApiVersion": API_VERSION,
+        "CallSid": call.sid,
+        "CallStatus": status,
+        "Called": call.to,
+        "Caller": call.from_,
+        "Direction": "outbound-api",
+        "From": call.from_,
+        "To": call.to,
+    }
+    if call.answered_by:
+        params["AnsweredBy"] = call.answered_by
+    return params
 
 
-async def follow_call(
-    *,
-    sid: str,
-    url: str,
-    base_params: dict[str, str],
-    behaviour: CallBehaviour,
-    deliverer: Deliverer,
-    store: Store,
-    max_documents: int,
-    pause_cap: float,
-) -> None:
-    """Fetch the voice URL, speak, press the scripted keys, follow redirects, until hang-up."""
-    digits = list(behaviour.digits)
-    params = dict(base_params)
-    next_url: str | None = url
-    documents = 0
-    while next_url is not None and documents < max_documents:
-        documents += 1
-        current = next_url
-        next_url = None
-        response = await deliverer.post(current, params, kind="voice")
-        if response is None or response.status_code >= 400:
-            store.record("twiml_error", sid=sid, url=current,
-                         http_status=response.status_code if response else None)  # fmt: skip
-            return
-        try:
-            root = ET.fromstring(response.text)  # noqa: S314
-        except ET.ParseError:
-            store.record("twiml_invalid", sid=sid, url=current)
-            return
-        store.record("twiml_fetched", sid=sid, url=current)
-        params = dict(base_params)
-        for verb in _verbs(root):
-            if verb.tag == "Say":
-                store.record("say", sid=sid, text=(verb.text or "").strip(),
-                             language=verb.get("language"))  # fmt: skip
-            elif verb.tag == "Pause":
-                await asyncio.sleep(min(float(verb.get("length", "1")), pause_cap))
-            elif verb.tag == "Gather":
-                for child in verb:
-                    if child.tag == "Say":
-                        store.record("say", sid=sid, text=(child.text or "").strip(),
-                                     language=child.get("language"))  # fmt: skip
-                pressed = digits.pop(0) if digits else ""
-                if pressed:
-                    store.record("digits", sid=sid, digits=pressed)
-                    next_url = urljoin(current, verb.get("action") or current)
-                    params = {**base_params, "Digits": pressed, "FinishedOnKey": ""}
-                    break
-                store.record("gather_timeout", sid=sid)
-            elif verb.tag == "Redirect":
-                next_url = urljoin(current, (verb.text or current).strip())
-                break
-            elif verb.tag in ("Hangup", "Reject"):
-                store.record("hangup", sid=sid)
+def _speech_seconds(text: str) -> float:
+    # About 4 Chinese characters or 15 Latin letters a second.
+    cjk = len(_CJK.findall(text))
+    return max(1.0, cjk / 4 + (len(text) - cjk) / 15)
+
+
+@dataclass(frozen=True)
+class _Fetch:
+    url: str
+    method: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Document:
+    url: str | None  # None for TwiML given inline with the create request
+    verbs: list[Verb]
+
+
+class VoiceSession:
+    def __init__(self, sandbox: Sandbox, call: Call, pressed: list[str]) -> None:
+        self._sandbox = sandbox
+        self._call = call
+        self._pressed = list(pressed)
+        self.seconds = 0.0
+
+    async def run(self) -> None:
+        """Play the call to its end; `seconds` is then how long it would have lasted."""
+        call = self._call
+        if call.url is not None:
+            document = await self._load(_Fetch(call.url, call.method), fallback=True)
+        else:
+            document = self._parse(None, call.twiml or "<Response/>")
+        played = 0
+        while document is not None:
+            if played == self._sandbox.config.max_twiml_documents:
+                self._error(document.url, "loop", f"more than {played} TwiML documents: hung up")
                 return
-    if documents >= max_documents:
-        store.record("call_loop_cut", sid=sid, documents=documents)
+            played += 1
+            step = await self._play(document)
+            document = await self._load(step) if step is not None else None
+
+    def _record(self, kind: str, **data: EventValue) -> None:
+        self._sandbox.store.record(kind, self._call.sid, **data)
+
+    def _error(self, url: str | None, code: str | int, detail: str) -> None:
+        self._record("twiml.error", url=url, code=code, error=detail)
+
+    async def _elapse(self, seconds: float) -> None:
+        self.seconds += seconds
+        await asyncio.sleep(seconds * self._sandbox.config.timing.voice_time_scale)
+
+    async def _load(self, step: _Fetch, *, fallback: bool = False) -> _Document | None:
+        params = call_params(self._call, "in-progress") | step.extra
+        result = await self._sandbox.webhooks.request(step.url, params, method=step.method)
+        self._record(
+            "twiml.fetched",
+            url=step.url,
+            method=step.method,
+            http_status=result.status_code,
+            error=result.error,
+            twiml=result.text,
+        )
+        if not result.ok:
+            self._error(step.url, 11200, result.error or f"HTTP {result.status_code}")
+            if fallback and self._call.fallback_url:
+                extra = {"ErrorCode": "11200", "ErrorUrl": step.url}
+                fallback_step = _Fetch(self._call.fallback_url, self._call.fallback_method, extra)
+                return await self._load(fallback_step)
+            return None
+        return self._parse(step.url, result.text)
+
+    def _parse(self, url: str | None, text: str) -> _Document | None:
+        try:
+            return _Document(url, parse_voice(text))
+        except TwimlError as err:
+            self._error(url, 12100, str(err))
+            return None
+
+    def _resolve(self, document: _Document, target: str | None, verb: str) -> str | None:
+        """Relative URLs resolve against the document's own URL, as Twilio does."""
+        url = urljoin(document.url, target or "") if document.url else (target or "")
+        if not url.startswith(("http://", "https://")):
+            self._error(document.url, 11100, f"<{verb}> has no absolute URL: {target!r}")
+            return None
+        return url
+
+    async def _prompt(self, verb: Say | Pause | Play) -> None:
+        if isinstance(verb, Say):
+            self._record("say", text=verb.text, language=verb.language, loop=verb.loop)
+            await self._elapse(_speech_seconds(verb.text) * verb.loop)
+        elif isinstance(verb, Pause):
+            self._record("pause", seconds=verb.length)
+            await self._elapse(verb.length)
+        else:
+            self._record("play", url=verb.url, loop=verb.loop)
+            await self._elapse(_PLAY_SECONDS * verb.loop)
+
+    async def _gather(self, document: _Document, gather: Gather) -> _Fetch | Literal["next", "end"]:
+        for prompt in gather.prompts:
+            await self._prompt(prompt)
+        pressed = self._pressed.pop(0) if self._pressed else ""
+        digits, finished_on = gathered(gather, pressed if gather.wants_dtmf else "")
+        self._record("gather", digits=digits or None, finished_on_key=finished_on or None)
+        if not digits and not finished_on and not gather.action_on_empty_result:
+            await self._elapse(gather.timeout)  # Twilio waits, then goes on after <Gather>
+            return "next"
+        await self._elapse(max(1, len(pressed)))
+        action = self._resolve(document, gather.action, "Gather")
+        if action is None:
+            return "end"
+        extra = {"Digits": digits, "FinishedOnKey": finished_on, "msg": "Gather End"}
+        return _Fetch(action, gather.method, extra)
+
+    async def _play(self, document: _Document) -> _Fetch | None:
+        """Run one document; the next one to fetch, or None when the call ends."""
+        for verb in document.verbs:
+            if isinstance(verb, Say | Pause | Play):
+                await self._prompt(verb)
+            elif isinstance(verb, Gather):
+                outcome = await self._gather(document, verb)
+                if outcome == "end":
+                    return None
+                if isinstance(outcome, _Fetch):
+                    return outcome
+            elif isinstance(verb, Redirect):
+                url = self._resolve(document, verb.url, "Redirect")
+                return _Fetch(url, verb.method) if url is not None else None
+            elif isinstance(verb, Hangup):
+                self._record("hangup")
+                return None
+            elif isinstance(verb, Unsupported):
+                self._record("twiml.unsupported", verb=verb.name)
+        return None
