@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -263,6 +264,10 @@ def _fresh_dir(data_dir: Path) -> Path:
 
 
 async def run_demo(*, data_dir: Path, serve: bool) -> int:
+    # SIGTERM (not only Ctrl-C) must still stop the child processes in `finally`.
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     data_dir = await asyncio.to_thread(_fresh_dir, data_dir)
     stack = Stack(data_dir=data_dir, env=_environment(data_dir))
     try:

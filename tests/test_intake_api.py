@@ -96,3 +96,13 @@ async def test_small_normal_refund_is_recorded_but_not_tracked(stack: LiveStack)
     ).json()
     kinds = [entry["kind"] for entry in timeline]
     assert kinds[:2] == ["refund.received", "risk.assessed"]
+
+
+async def test_api_docs_work_offline(stack: LiveStack) -> None:
+    page = await stack.http.get("/docs")
+    assert page.status_code == 200 and "/static/swagger/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    script = await stack.http.get("/static/swagger/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000
+    schema = (await stack.http.get("/openapi.json")).json()
+    assert {"/v1/refunds", "/v1/merchants", "/twilio/sms"} <= set(schema["paths"])
