@@ -54,6 +54,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             swagger_css_url="/static/swagger/swagger-ui.css",
             swagger_favicon_url="/static/swagger/favicon-32x32.png",
         )
+
     for module in (merchants, refunds, support, merchant_app, twilio):
         app.include_router(module.router)
 
