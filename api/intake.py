@@ -30,7 +30,13 @@ from workflows.inputs import RefundWatchInput
 from workflows.refund_watch import workflow_id_for
 from workflows.starter import start_watch
 
-__all__ = ["IntakeConflict", "IntakeResult", "UnknownMerchant", "take_refund"]
+__all__ = [
+    "IntakeConflict",
+    "IntakeResult",
+    "UnknownMerchant",
+    "ensure_watch_started",
+    "take_refund",
+]
 
 log = structlog.get_logger(__name__)
 _HISTORY = 50
@@ -110,7 +116,7 @@ def _watch_input(services: Services, refund: Refund, risk: RiskAssessment) -> Re
     )
 
 
-async def _ensure_started(services: Services, session: AsyncSession, refund: Refund) -> None:
+async def ensure_watch_started(services: Services, session: AsyncSession, refund: Refund) -> None:
     if not refund.tracked or refund.workflow_started_at is not None:
         return
     statement = select(RiskAssessment).where(RiskAssessment.refund_id == refund.refund_id)
@@ -144,13 +150,13 @@ async def take_refund(services: Services, request: RefundIn) -> IntakeResult:
         if existing is None:
             created = await _create(services, session, request, canonical, digest)
             if created is not None:
-                await _ensure_started(services, session, created)
+                await ensure_watch_started(services, session, created)
                 return IntakeResult(await _body(session, created), created=True)
             existing = await session.get(Refund, request.refund_id)
             assert existing is not None
         if existing.payload_hash != digest:
             raise IntakeConflict(_differences(existing.intake, canonical))
-        await _ensure_started(services, session, existing)
+        await ensure_watch_started(services, session, existing)
         return IntakeResult(await _body(session, existing), created=False)
 
 

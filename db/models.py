@@ -19,12 +19,15 @@ __all__ = [
     "Contact",
     "InAppNotice",
     "LossEntry",
+    "LossReport",
     "Merchant",
     "MerchantResponse",
     "NotificationAttempt",
     "PlatformEvent",
     "Refund",
     "RiskAssessment",
+    "SchedulerLease",
+    "SendTicket",
     "utcnow",
 ]
 
@@ -40,6 +43,9 @@ class Merchant(SQLModel, table=True):
     name: str = Field(max_length=200)
     timezone: str = Field(max_length=64)
     language: str = Field(max_length=16)
+    # Local "HH:MM" in the merchant's timezone; None = the policy's default quiet hours.
+    quiet_start: str | None = Field(default=None, max_length=5)
+    quiet_end: str | None = Field(default=None, max_length=5)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
@@ -82,6 +88,8 @@ class Refund(SQLModel, table=True):
     stage: str = Field(default="received", max_length=30)
     resolution: str | None = Field(default=None, max_length=20)
     merchant_answer: str | None = Field(default=None, max_length=30)
+    # Short code merchants put in SMS replies ("1A") when several refunds are open at once.
+    reply_code: str | None = Field(default=None, max_length=4)
     closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
@@ -197,3 +205,38 @@ class LossEntry(SQLModel, table=True):
     reason: str = Field(max_length=50)
     last_channel: str | None = Field(default=None, max_length=10)
     recorded_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class SchedulerLease(SQLModel, table=True):
+    """A named lease so one scheduler instance at a time runs a job (reconciler, reports)."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: str = Field(primary_key=True, max_length=50)
+    holder: str = Field(max_length=100)
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class LossReport(SQLModel, table=True):
+    """The daily losses summary, one row per day (UTC)."""
+
+    __tablename__ = "loss_reports"
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: str = Field(unique=True, max_length=10)
+    summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class SendTicket(SQLModel, table=True):
+    """A send waiting for the shared rate limit; the most valuable ticket goes first."""
+
+    __tablename__ = "send_tickets"
+
+    idempotency_key: str = Field(primary_key=True, max_length=200)
+    channel: str = Field(max_length=10, index=True)
+    priority: float
+    enqueued_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    granted_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
+    )
