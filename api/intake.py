@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from statistics import median
 from typing import Any
@@ -25,8 +26,10 @@ from api.services import Services
 from db.audit import append_audit
 from db.models import Merchant, Refund, RiskAssessment, utcnow
 from domain.money import from_minor
+from domain.quiet_hours import QuietHours, quiet_windows
 from risk import RiskInput, assess
-from workflows.inputs import RefundWatchInput
+from workflows.inputs import QuietWindow, RefundWatchInput
+from workflows.policy import EscalationPolicy
 from workflows.refund_watch import workflow_id_for
 from workflows.starter import start_watch
 
@@ -35,6 +38,7 @@ __all__ = [
     "IntakeResult",
     "UnknownMerchant",
     "ensure_watch_started",
+    "quiet_windows_for",
     "take_refund",
 ]
 
@@ -103,7 +107,22 @@ async def _body(session: AsyncSession, refund: Refund) -> RefundIntakeOut:
     )
 
 
-def _watch_input(services: Services, refund: Refund, risk: RiskAssessment) -> RefundWatchInput:
+def quiet_windows_for(
+    merchant: Merchant, policy: EscalationPolicy, start: datetime, until: datetime
+) -> list[QuietWindow]:
+    """The merchant's quiet hours (its own, else the policy's) as UTC windows up to ``until``."""
+    begin = merchant.quiet_start or policy.quiet_start
+    end = merchant.quiet_end or policy.quiet_end
+    hours = QuietHours(begin, end) if begin and end else None
+    return [
+        QuietWindow(w_start, w_end)
+        for w_start, w_end in quiet_windows(hours, merchant.timezone, start, until)
+    ]
+
+
+def _watch_input(
+    services: Services, refund: Refund, risk: RiskAssessment, merchant: Merchant
+) -> RefundWatchInput:
     return RefundWatchInput(
         refund_id=refund.refund_id,
         merchant_id=refund.merchant_id,
@@ -113,6 +132,7 @@ def _watch_input(services: Services, refund: Refund, risk: RiskAssessment) -> Re
         risk_score=risk.score,
         risk_level=risk.level,
         policy=services.policy,
+        quiet_windows=quiet_windows_for(merchant, services.policy, utcnow(), refund.deadline_at),
     )
 
 
@@ -121,11 +141,13 @@ async def ensure_watch_started(services: Services, session: AsyncSession, refund
         return
     statement = select(RiskAssessment).where(RiskAssessment.refund_id == refund.refund_id)
     risk = (await session.exec(statement)).first()
+    merchant = await session.get(Merchant, refund.merchant_id)
     assert risk is not None
+    assert merchant is not None
     workflow_id = await start_watch(
         services.temporal,
         services.settings.temporal_task_queue,
-        _watch_input(services, refund, risk),
+        _watch_input(services, refund, risk, merchant),
     )
     refund.workflow_started_at = utcnow()
     session.add(refund)

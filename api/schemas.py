@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.money import MoneyError, to_minor
+from domain.quiet_hours import parse_clock
 from risk import RefundSignals
 
 __all__ = [
@@ -46,12 +47,26 @@ class ContactIn(_Strict):
         return value
 
 
+class QuietHoursIn(_Strict):
+    start: str = Field(examples=["21:00"], description="Local time quiet hours begin (HH:MM)")
+    end: str = Field(examples=["08:00"], description="Local time they end (HH:MM)")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        parse_clock(value)
+        return value
+
+
 class MerchantIn(_Strict):
     merchant_id: str = Field(pattern=_ID)
     name: str = Field(min_length=1, max_length=200)
     timezone: str = Field(examples=["Asia/Shanghai"])
     language: Literal["en", "zh-CN"] = "en"
     contacts: list[ContactIn] = Field(min_length=1, max_length=10)
+    quiet_hours: QuietHoursIn | None = Field(
+        default=None, description="Overrides the policy's default quiet hours for this merchant"
+    )
 
     @field_validator("timezone")
     @classmethod

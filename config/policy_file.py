@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from domain.quiet_hours import parse_clock
 from workflows.policy import CallSettings, EscalationPolicy, StepSpec
 
 __all__ = ["PolicyError", "load_policy", "parse_duration"]
@@ -70,6 +71,18 @@ class _Acknowledged(BaseModel):
     reminder_before_deadline: Duration = 7200
 
 
+class _QuietHours(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: str
+    end: str
+
+    @model_validator(mode="after")
+    def _clock(self) -> _QuietHours:
+        parse_clock(self.start)
+        parse_clock(self.end)
+        return self
+
+
 class _PolicyFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: str = Field(min_length=1, max_length=64)
@@ -79,6 +92,7 @@ class _PolicyFile(BaseModel):
     contacts_by_level: dict[Literal["low", "medium", "high", "critical"], int] = {}
     min_step_gap: Duration = 300
     acknowledged: _Acknowledged = _Acknowledged()
+    quiet_hours: _QuietHours | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> _PolicyFile:
@@ -126,4 +140,6 @@ def load_policy(path: Path) -> EscalationPolicy:
         contacts_by_level={str(level): n for level, n in parsed.contacts_by_level.items()},
         min_step_gap_s=parsed.min_step_gap,
         acknowledged_reminder_s=parsed.acknowledged.reminder_before_deadline,
+        quiet_start=parsed.quiet_hours.start if parsed.quiet_hours else None,
+        quiet_end=parsed.quiet_hours.end if parsed.quiet_hours else None,
     )

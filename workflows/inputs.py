@@ -15,10 +15,19 @@ __all__ = [
     "InAppAnswer",
     "MerchantAnswer",
     "NotificationStatus",
+    "QuietWindow",
     "RefundWatchInput",
     "Resolution",
     "WatchStatus",
 ]
+
+
+@dataclass(frozen=True)
+class QuietWindow:
+    """A stretch of the merchant's quiet hours, in UTC (computed by the API, see domain/)."""
+
+    start: datetime
+    end: datetime
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,7 @@ class RefundWatchInput:
     risk_score: int
     risk_level: str
     policy: EscalationPolicy
+    quiet_windows: list[QuietWindow] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,7 @@ class Resolution:
 class DeadlineMove:
     deadline: datetime
     event_id: str
+    quiet_windows: list[QuietWindow] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

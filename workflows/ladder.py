@@ -5,11 +5,16 @@ The policy gives each step an offset before the deadline, written for a comforta
 proportionally into the time that is left so every channel still gets its turn. A step that
 cannot fit at least ``min_step_gap`` after the one before it is skipped, with its reason; the
 last step (the final call) is never dropped while any time is left.
+
+Quiet hours (UTC windows computed by the API from the merchant's time zone) then move SMS and
+call steps that would fall inside them to just before the window; if no earlier time is left,
+the step is skipped with its reason, except the final call, which goes out anyway, noted.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from workflows.policy import EscalationPolicy, StepSpec
@@ -22,6 +27,7 @@ class PlannedStep:
     spec: StepSpec
     at: datetime
     compressed: bool = False
+    note: str | None = None  # why the step is not where the policy put it (quiet hours)
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ def plan_ladder(
     now: datetime,
     deadline: datetime,
     done: frozenset[str] = frozenset(),
+    quiet: Sequence[tuple[datetime, datetime]] = (),
 ) -> LadderPlan:
     """Place the steps not yet ``done`` between ``now`` and ``deadline``."""
     pending = [spec for spec in policy.steps if spec.name not in done]
@@ -106,4 +113,33 @@ def plan_ladder(
                     f"steps must be {_human(gap)} apart",
                 )
             )
+    if quiet:
+        steps = _respect_quiet_hours(steps, skipped, quiet, now, final)
     return LadderPlan(steps, skipped, compression)
+
+
+def _respect_quiet_hours(
+    steps: list[PlannedStep],
+    skipped: list[SkippedStep],
+    quiet: Sequence[tuple[datetime, datetime]],
+    now: datetime,
+    final: PlannedStep | None,
+) -> list[PlannedStep]:
+    placed: list[PlannedStep] = []
+    for step in steps:
+        window = next((w for w in quiet if w[0] <= step.at < w[1]), None)
+        if step.spec.channel == "in_app" or window is None:
+            placed.append(step)
+            continue
+        earlier = window[0] - timedelta(seconds=1)
+        floor = placed[-1].at if placed else now
+        if earlier > floor:
+            note = f"moved earlier out of quiet hours (was {step.at.isoformat()})"
+            placed.append(replace(step, at=earlier, note=note))
+        elif final is not None and step.spec is final.spec:
+            note = "only quiet hours are left before the deadline: the final call goes out anyway"
+            placed.append(replace(step, note=note))
+        else:
+            reason = "falls in the merchant's quiet hours and no earlier time is left"
+            skipped.append(SkippedStep(step.spec, reason))
+    return placed

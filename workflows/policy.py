@@ -42,6 +42,10 @@ class EscalationPolicy:
     min_step_gap_s: int = 300
     # After "I'll handle it", one in-app reminder this long before the deadline.
     acknowledged_reminder_s: int = 7200
+    # Default quiet hours in the merchant's local time ("HH:MM"); None = no quiet hours.
+    # The API turns them into UTC windows; the workflow never reads time zones itself.
+    quiet_start: str | None = "21:00"
+    quiet_end: str | None = "08:00"
 
     def scaling_for(self, level: str) -> float:
         return self.risk_scaling.get(level, 1.0)

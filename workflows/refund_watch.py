@@ -62,6 +62,7 @@ class RefundWatchWorkflow:
     def __init__(self, params: RefundWatchInput) -> None:
         self._in = params
         self._deadline = params.deadline
+        self._quiet = list(params.quiet_windows)
         self._answer: MerchantAnswer | None = None
         self._resolution: Resolution | None = None
         self._replan = False
@@ -115,6 +116,7 @@ class RefundWatchWorkflow:
             return
         self._seen.add(move.event_id)
         self._deadline = move.deadline
+        self._quiet = list(move.quiet_windows)
         self._replan = True
 
     @workflow.signal
@@ -179,6 +181,7 @@ class RefundWatchWorkflow:
             now=workflow.now(),
             deadline=self._deadline,
             done=frozenset(self._done),
+            quiet=[(w.start, w.end) for w in self._quiet],
         )
         self._queue = list(plan.steps)
         if self._acknowledged:
@@ -191,9 +194,18 @@ class RefundWatchWorkflow:
                 "steps": [{"step": s.spec.name, "at": s.at.isoformat()} for s in self._queue],
             },
         )
+        if self._acknowledged:
+            return
         for skip in plan.skipped:
-            if not self._acknowledged:
-                await self._audit("step.skipped", {"step": skip.spec.name, "reason": skip.reason})
+            await self._audit("step.skipped", {"step": skip.spec.name, "reason": skip.reason})
+        for step in plan.steps:
+            if step.note:
+                detail: dict[str, object] = {
+                    "step": step.spec.name,
+                    "at": step.at.isoformat(),
+                    "reason": step.note,
+                }
+                await self._audit("step.quiet_hours", detail)
 
     def _reminder_queue(self) -> list[PlannedStep]:
         at = self._deadline - timedelta(seconds=self._in.policy.acknowledged_reminder_s)

@@ -33,12 +33,16 @@ async def upsert_merchant(
                 name=body.name,
                 timezone=body.timezone,
                 language=body.language,
+                quiet_start=body.quiet_hours.start if body.quiet_hours else None,
+                quiet_end=body.quiet_hours.end if body.quiet_hours else None,
                 created_at=now,
                 updated_at=now,
             )
         else:
             merchant.name, merchant.timezone = body.name, body.timezone
             merchant.language, merchant.updated_at = body.language, now
+            merchant.quiet_start = body.quiet_hours.start if body.quiet_hours else None
+            merchant.quiet_end = body.quiet_hours.end if body.quiet_hours else None
         session.add(merchant)
         await session.flush()
         existing = {

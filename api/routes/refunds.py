@@ -10,7 +10,7 @@ from sqlmodel import select
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Caller, require_platform
-from api.intake import IntakeConflict, UnknownMerchant, take_refund
+from api.intake import IntakeConflict, UnknownMerchant, quiet_windows_for, take_refund
 from api.schemas import (
     DeadlineRequest,
     PlatformEventOut,
@@ -20,7 +20,7 @@ from api.schemas import (
 )
 from api.services import Services, get_services
 from db.audit import append_audit
-from db.models import PlatformEvent, Refund, utcnow
+from db.models import Merchant, PlatformEvent, Refund, utcnow
 from db.upsert import insert_ignore
 from workflows.inputs import DeadlineMove, Resolution
 from workflows.starter import watch_handle
@@ -174,7 +174,13 @@ async def move_deadline(
     refund, duplicate = await _platform_event(
         services, refund_id, body.event_id, "deadline", payload
     )
-    await _signal(services, refund, "move_deadline", DeadlineMove(body.deadline_at, body.event_id))
+    async with services.sessions() as session:
+        merchant = await session.get(Merchant, refund.merchant_id)
+    assert merchant is not None
+    windows = quiet_windows_for(merchant, services.policy, utcnow(), body.deadline_at)
+    await _signal(
+        services, refund, "move_deadline", DeadlineMove(body.deadline_at, body.event_id, windows)
+    )
     return PlatformEventOut(
         refund_id=refund_id, event_id=body.event_id, duplicate=duplicate, state=refund.state
     )
