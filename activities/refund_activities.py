@@ -7,10 +7,12 @@ in the database before the provider is called, so a retried activity never sends
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
 import structlog
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -51,6 +53,7 @@ class ActivityConfig:
     public_base_url: str
     ring_timeout_s: int = 30
     machine_detection: bool = True
+    sms_per_merchant_per_hour: int = 4
 
 
 class RefundActivities:
@@ -167,14 +170,23 @@ class RefundActivities:
                 await self._audit_attempt(session, attempt, "send.opted_out")
                 await session.commit()
                 return SendResult(SendStatus.OPTED_OUT, key, error_code=OPTED_OUT)
+            if channel == "sms" and await self._sms_limit_reached(session, refund.merchant_id):
+                # The merchant had its hourly share of SMS; those listed every open refund.
+                append_status(attempt, "throttled")
+                session.add(attempt)
+                await self._audit_attempt(session, attempt, "send.throttled")
+                await session.commit()
+                logger.info("send_throttled")
+                return SendResult(SendStatus.THROTTLED, key)
             session.add(attempt)
             await session.commit()
             facts = self._facts(refund, merchant)
+            others = await self._other_open(session, refund, merchant) if channel == "sms" else []
             phone = contact.phone
             contact_id = contact.id
 
         try:
-            receipt = await self._deliver(channel, phone, facts, key, request)
+            receipt = await self._deliver(channel, phone, facts, others, key)
         except FinalProviderError as err:
             status = "opted_out" if err.code == OPTED_OUT else "failed"
             await self._finish_attempt(key, status, err.code, err.message, contact_id=contact_id)
@@ -201,14 +213,46 @@ class RefundActivities:
         logger.info("sent", sid=receipt.sid)
         return SendResult(SendStatus.ACCEPTED, key, provider_sid=receipt.sid)
 
+    async def _sms_limit_reached(self, session: AsyncSession, merchant_id: str) -> bool:
+        since = utcnow() - timedelta(hours=1)
+        statement = select(func.count()).where(
+            NotificationAttempt.merchant_id == merchant_id,
+            NotificationAttempt.channel == "sms",
+            col(NotificationAttempt.provider_sid).is_not(None),
+            col(NotificationAttempt.created_at) >= since,
+        )
+        sent = (await session.exec(statement)).one()
+        return int(sent) >= self._config.sms_per_merchant_per_hour
+
+    async def _other_open(
+        self, session: AsyncSession, refund: Refund, merchant: Merchant
+    ) -> list[RefundFacts]:
+        statement = (
+            select(Refund)
+            .where(
+                Refund.merchant_id == refund.merchant_id,
+                Refund.state == "open",
+                Refund.refund_id != refund.refund_id,
+            )
+            .order_by(col(Refund.deadline_at))
+        )
+        return [self._facts(other, merchant) for other in (await session.exec(statement)).all()]
+
     async def _deliver(
-        self, channel: str, phone: str, facts: RefundFacts, key: str, request: SendInput
+        self,
+        channel: str,
+        phone: str,
+        facts: RefundFacts,
+        others: list[RefundFacts],
+        key: str,
     ) -> ProviderReceipt:
         base = self._config.public_base_url
         q = f"key={quote(key, safe='')}"
         if channel == "sms":
             return await self._notifier.send_sms(
-                to=phone, body=sms_text(facts), status_callback=f"{base}/twilio/status/sms?{q}"
+                to=phone,
+                body=sms_text(facts, others),
+                status_callback=f"{base}/twilio/status/sms?{q}",
             )
         return await self._notifier.place_call(
             to=phone,
@@ -230,6 +274,8 @@ class RefundActivities:
                 error_code=existing.error_code,
                 error_message=existing.error_message,
             )
+        if existing.status == "throttled":
+            return SendResult(SendStatus.THROTTLED, key)
         if existing.status == "opted_out":
             return SendResult(SendStatus.OPTED_OUT, key, error_code=existing.error_code)
         return SendResult(SendStatus.UNKNOWN, key)
@@ -360,6 +406,7 @@ class RefundActivities:
             amount=format_money(refund.amount_minor, refund.currency),
             time_left=refund.deadline_at - utcnow(),
             language=merchant.language,
+            reply_code=refund.reply_code or "",
         )
 
     async def _audit_attempt(

@@ -22,6 +22,7 @@ class SendStatus:
     NO_CONTACT = "no_contact"  # the merchant has no contact at that priority index
     OPTED_OUT = "opted_out"  # SMS to a number that sent STOP
     UNKNOWN = "unknown"  # an earlier attempt crashed mid-send; never resent blindly
+    THROTTLED = "throttled"  # the merchant's hourly SMS limit was reached (they were told)
 
 
 @dataclass(frozen=True)

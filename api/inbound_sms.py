@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import structlog
 from sqlmodel import col, select
@@ -21,13 +22,21 @@ log = structlog.get_logger(__name__)
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
 START_WORDS = {"START", "YES", "UNSTOP"}
 HELP_WORDS = {"HELP", "INFO"}
-_ANSWER = re.compile(r"^\s*([12])\s*$")
+# "1", "2", or with the refund's reply code: "1A", "2 b", "1A."
+_ANSWER = re.compile(r"^\s*([12])\s*([A-Za-z])?\s*[.!]?\s*$")
 _ACTIONS = {"1": "handle_now", "2": "dispute"}
 
 HELP_TEXT = (
     "refundwatch alerts about refunds close to auto-approval. Reply 1 to handle the refund now, "
     "2 if it is abnormal. Reply STOP to stop SMS (calls continue)."
 )
+
+
+def _listing(refunds: Sequence[Refund]) -> str:
+    if not refunds:
+        return ""
+    items = [f"{r.refund_id}: reply 1{r.reply_code} or 2{r.reply_code}" for r in refunds[:5]]
+    return " Open refunds: " + "; ".join(items) + "."
 
 
 async def handle_inbound_sms(
@@ -74,17 +83,19 @@ async def handle_inbound_sms(
             )
         ).all()
         if match is None:
-            return f"Sorry, we did not understand that. {HELP_TEXT}", None
-        if len(open_refunds) != 1:
-            if not open_refunds:
-                return "You have no open refunds waiting for an answer. Thank you.", None
-            ids = ", ".join(r.refund_id for r in open_refunds[:5])
-            return (
-                f"You have {len(open_refunds)} open refunds ({ids}). "
-                "Please answer each one in the app or on our call.",
-                None,
-            )
-        refund = open_refunds[0]
+            return f"Sorry, we did not understand that. {HELP_TEXT}{_listing(open_refunds)}", None
+        if not open_refunds:
+            return "You have no open refunds waiting for an answer. Thank you.", None
+        code = (match.group(2) or "").upper()
+        if code:
+            chosen = [r for r in open_refunds if r.reply_code == code]
+            if not chosen:
+                return f"No open refund has the code {code}.{_listing(open_refunds)}", None
+            refund = chosen[0]
+        elif len(open_refunds) == 1:
+            refund = open_refunds[0]
+        else:
+            return f"Which refund do you mean?{_listing(open_refunds)}", None
         action = _ACTIONS[match.group(1)]
         source = f"sms:{message_sid}"
         await record_response(

@@ -44,6 +44,7 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 _HISTORY = 50
+REPLY_CODES = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O: they read like 1 and 0 in an SMS
 
 
 class IntakeConflict(Exception):
@@ -85,6 +86,18 @@ async def _typical_amount(session: AsyncSession, merchant_id: str, currency: str
     )
     amounts = list((await session.exec(statement)).all())
     return from_minor(int(median(amounts)), currency) if amounts else None
+
+
+async def _free_reply_code(session: AsyncSession, merchant_id: str) -> str:
+    """The first letter not used by this merchant's open refunds: SMS replies say "1A", "2B"."""
+    statement = select(Refund.reply_code).where(
+        Refund.merchant_id == merchant_id, Refund.state == "open"
+    )
+    used = {code for code in (await session.exec(statement)).all() if code}
+    for code in REPLY_CODES:
+        if code not in used:
+            return code
+    return REPLY_CODES[-1]  # 26+ open refunds: later ones share Z and are answered in the app
 
 
 async def _body(session: AsyncSession, refund: Refund) -> RefundIntakeOut:
@@ -190,7 +203,9 @@ async def _create(
     digest: str,
 ) -> Refund | None:
     """Store refund + assessment + audit in one transaction; None if another request won."""
-    merchant = await session.get(Merchant, request.merchant_id)
+    # Locked (PostgreSQL) so concurrent intakes for one merchant pick different reply codes.
+    locked = select(Merchant).where(Merchant.merchant_id == request.merchant_id).with_for_update()
+    merchant = (await session.exec(locked)).first()
     if merchant is None:
         raise UnknownMerchant(request.merchant_id)
     result = assess(
@@ -218,6 +233,7 @@ async def _create(
         payload_hash=digest,
         intake=canonical,
         tracked=result.tracked,
+        reply_code=await _free_reply_code(session, request.merchant_id) if result.tracked else None,
         workflow_id=workflow_id_for(request.refund_id) if result.tracked else None,
         state="open" if result.tracked else "untracked",
         stage="received" if result.tracked else "not_tracked",

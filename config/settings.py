@@ -10,8 +10,10 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from config.policy_file import parse_duration
 
 __all__ = ["Settings", "SettingsError", "load_settings"]
 
@@ -21,6 +23,18 @@ DEFAULT_RISK_RULES = Path(__file__).with_name("risk_rules.default.yaml")
 
 class SettingsError(RuntimeError):
     """Raised with one human-readable line per bad or missing setting."""
+
+
+def _seconds(value: object) -> object:
+    """'120' or 120 (seconds), or a duration such as '90s', '5m', '2h'."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    if isinstance(value, str):
+        return parse_duration(value)
+    return value
+
+
+Seconds = Annotated[int, BeforeValidator(_seconds)]
 
 
 def _split_tokens(value: object) -> object:
@@ -64,8 +78,32 @@ class Settings(BaseSettings):
     # can tell which merchant is calling without a token table.
     merchant_token_secret: SecretStr = Field(validation_alias="REFUNDWATCH_MERCHANT_TOKEN_SECRET")
 
+    # Outbound pacing shared by all workers (pacing/, docs/pacing.md). Twilio's defaults:
+    # 1 call per second per account, 1 SMS per second per long code.
+    calls_per_second: int = Field(
+        default=1, ge=1, le=1000, validation_alias="REFUNDWATCH_CALLS_PER_SECOND"
+    )
+    sms_per_second: int = Field(
+        default=1, ge=1, le=1000, validation_alias="REFUNDWATCH_SMS_PER_SECOND"
+    )
+
+    sms_per_merchant_per_hour: int = Field(
+        default=4, ge=1, le=100, validation_alias="REFUNDWATCH_SMS_PER_MERCHANT_PER_HOUR"
+    )
     log_format: str = Field(default="console", validation_alias="REFUNDWATCH_LOG_FORMAT")
     log_level: str = Field(default="info", validation_alias="REFUNDWATCH_LOG_LEVEL")
+
+    # Prometheus: the worker (Temporal SDK metrics) and the scheduler serve /metrics on this port;
+    # unset = no metrics listener. The API serves /metrics on its own port either way.
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, validation_alias="REFUNDWATCH_METRICS_PORT"
+    )
+    metrics_host: str = Field(default="127.0.0.1", validation_alias="REFUNDWATCH_METRICS_HOST")
+    # Scheduler: how often the reconciler runs, how long past its deadline an open refund may
+    # stay before it is flagged overdue, and when (UTC, HH:MM) yesterday's loss report is written.
+    reconcile_every_s: Seconds = Field(default=120, validation_alias="REFUNDWATCH_RECONCILE_EVERY")
+    overdue_grace_s: Seconds = Field(default=900, validation_alias="REFUNDWATCH_OVERDUE_GRACE")
+    report_at: str = Field(default="00:05", validation_alias="REFUNDWATCH_REPORT_AT")
 
     @field_validator("platform_tokens", "support_tokens", mode="before")
     @classmethod
@@ -115,6 +153,21 @@ class Settings(BaseSettings):
         if not value.is_file():
             raise ValueError(f"file {value} does not exist")
         return value
+
+    @field_validator("reconcile_every_s")
+    @classmethod
+    def _reconcile_every(cls, value: int) -> int:
+        if value < 5:
+            raise ValueError("must be at least 5 seconds")
+        return value
+
+    @field_validator("report_at")
+    @classmethod
+    def _report_at(cls, value: str) -> str:
+        match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", value.strip())
+        if not match:
+            raise ValueError("must be a UTC time of day as HH:MM, such as 00:05")
+        return match.group(0)
 
     @field_validator("log_format")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,6 +16,11 @@ class RefundFacts:
     amount: str  # already formatted, e.g. "CNY 2,400.00"
     time_left: timedelta
     language: str
+    reply_code: str = ""
+
+
+def _codes(facts: RefundFacts) -> tuple[str, str]:
+    return f"1{facts.reply_code}", f"2{facts.reply_code}"
 
 
 def _hours(delta: timedelta, language: str) -> str:
@@ -45,17 +51,31 @@ def in_app_text(facts: RefundFacts, purpose: str) -> str:
     )
 
 
-def sms_text(facts: RefundFacts) -> str:
+def sms_text(facts: RefundFacts, others: Sequence[RefundFacts] = ()) -> str:
+    """One SMS for this refund; the merchant's other open refunds are listed in the same message
+    (with their own reply codes) so several alerts do not arrive as several texts."""
+    zh = facts.language.startswith("zh")
+    handle, dispute = _codes(facts)
     left = _hours(facts.time_left, facts.language)
-    if facts.language.startswith("zh"):
-        return (
+    if zh:
+        text = (
             f"【退款提醒】退款 {facts.refund_id}（{facts.amount}）将在{left}后自动同意。"
-            f"回复1立即处理，回复2标记异常。"
+            f"回复{handle}立即处理，回复{dispute}标记异常。"
         )
-    return (
-        f"refundwatch: refund {facts.refund_id} ({facts.amount}) will be auto-approved in "
-        f"{left}. Reply 1 to handle it now, 2 if it is abnormal."
-    )
+    else:
+        text = (
+            f"refundwatch: refund {facts.refund_id} ({facts.amount}) will be auto-approved in "
+            f"{left}. Reply {handle} to handle it now, {dispute} if it is abnormal."
+        )
+    listed = [
+        f"{o.refund_id} {o.amount} ({_hours(o.time_left, o.language)}): "
+        + ("回复" if zh else "reply ")
+        + "/".join(_codes(o))
+        for o in others[:4]
+    ]
+    if listed:
+        text += (" 另有待处理退款：" if zh else " Also open: ") + "; ".join(listed) + "."
+    return text
 
 
 def call_script(facts: RefundFacts) -> tuple[str, str]:

@@ -88,3 +88,19 @@ async def test_final_errors_fail_over_and_opt_out_sticks(stack: LiveStack) -> No
     assert (
         await env.run(activities.place_call, _request(refund_id, merchant_id, "call"))
     ).status == (SendStatus.ACCEPTED), "voice stays allowed after an SMS opt-out"
+
+
+async def test_sms_per_merchant_per_hour_is_capped(stack: LiveStack) -> None:
+    activities, fake, refund_id, merchant_id, _ = await _setup(stack)
+    limit = ActivityConfig(public_base_url="http://rw.test").sms_per_merchant_per_hour
+    env = ActivityEnvironment()
+    results = [
+        await env.run(activities.send_sms, _request(refund_id, merchant_id, f"sms_{i}"))
+        for i in range(limit + 2)
+    ]
+    assert [r.status for r in results] == [SendStatus.ACCEPTED] * limit + [SendStatus.THROTTLED] * 2
+    assert len(fake.sent) == limit
+    again = await env.run(activities.send_sms, _request(refund_id, merchant_id, f"sms_{limit}"))
+    assert again.status == SendStatus.THROTTLED, "a retried throttled send stays throttled"
+    call = await env.run(activities.place_call, _request(refund_id, merchant_id, "call"))
+    assert call.status == SendStatus.ACCEPTED, "the SMS cap does not touch calls"

@@ -292,7 +292,7 @@ class RefundWatchWorkflow:
         if result.status == SendStatus.ACCEPTED:
             self._last_channel = "sms"
             await self._set_stage("sms_sent")
-        else:
+        elif result.status != SendStatus.THROTTLED:
             # Undeliverable, opted out, no number: the next channel should not wait.
             self._advance_reason = f"SMS not sent: {result.status}"
 
