@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
-from api.routes import merchant_app, merchants, refunds, support, twilio
+from api.routes import merchant_app, merchants, refunds, support, twilio, voice
 from api.services import Services, build_services, get_services
 from config.settings import Settings
 
@@ -55,7 +55,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             swagger_favicon_url="/static/swagger/favicon-32x32.png",
         )
 
-    for module in (merchants, refunds, support, merchant_app, twilio):
+    for module in (merchants, refunds, support, merchant_app, twilio, voice):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])

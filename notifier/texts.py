@@ -108,3 +108,10 @@ def confirmation(action: str, language: str) -> str:
             else "Recorded: you flagged this refund as abnormal. Thank you."
         )
     return "未识别的按键。" if zh else "Sorry, that key is not an option."
+
+
+def next_refund_intro(language: str) -> str:
+    """Said before the next open refund when one call walks through several."""
+    if language.startswith("zh"):
+        return "您还有一笔退款待处理。"
+    return "You have another refund waiting."
