@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import select
@@ -90,3 +91,31 @@ async def test_help_stop_and_start(stack: LiveStack) -> None:
         assert contact.sms_opted_out is False
     gibberish = await _text(stack, phones[0], "what is this")
     assert "did not understand" in " ".join(gibberish["replies"])
+
+
+async def test_21610_on_send_records_the_opt_out_and_calls_early(stack: LiveStack) -> None:
+    merchant_id, phones = await stack.merchant(
+        [
+            {
+                "create_error": {"code": 21610, "status": 400, "channel": "sms",
+                                 "message": "Attempt to send to unsubscribed recipient"},
+                "calls": [{"answer": "human", "digits": ["1"]}],
+            }
+        ]
+    )  # fmt: skip
+    body = stack.refund_body(merchant_id, deadline_in=40)
+    assert (await stack.intake(body)).status_code == 201
+    view = await stack.wait_view(body["refund_id"], lambda v: v["merchant_answer"] == "handle_now")
+    sms = next(a for a in view["attempts"] if a["channel"] == "sms")
+    assert (sms["status"], sms["error_code"]) == ("opted_out", 21610)
+    call = next(a for a in view["attempts"] if a["channel"] == "call")
+    planned = datetime.fromisoformat(view["deadline_at"]).timestamp() - 11
+    assert datetime.fromisoformat(call["created_at"]).timestamp() < planned - 1.5
+    async with stack.services.sessions() as session:
+        contact = (await session.exec(select(Contact).where(Contact.phone == phones[0]))).one()
+        assert contact.sms_opted_out is True, "the opt-out is remembered for later SMS"
+    await stack.http.post(
+        f"/v1/refunds/{body['refund_id']}/resolution",
+        headers=stack.platform(),
+        json={"resolution": "rejected", "event_id": f"ev-{body['refund_id']}"},
+    )
