@@ -42,6 +42,7 @@ __all__ = ["ANSWER_ACTIONS", "RefundWatchWorkflow", "workflow_id_for"]
 ANSWER_ACTIONS = frozenset({"handle_now", "dispute", "acknowledge"})
 _CALL_FINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 _SMS_FAILED = frozenset({"failed", "undelivered"})
+_BEFORE_CALLS = frozenset({"watching", "in_app_sent", "sms_sent"})
 _MAX_CONTACTS = 10
 
 _SEND_RETRY = RetryPolicy(
@@ -126,7 +127,13 @@ class RefundWatchWorkflow:
             return
         self._seen.add(key)
         self._statuses[status.idempotency_key] = status
-        if status.channel == "sms" and status.status in _SMS_FAILED:
+        # Only an SMS that failed before any call started brings the next step (a call) forward;
+        # a late callback must not pull the final call in.
+        if (
+            status.channel == "sms"
+            and status.status in _SMS_FAILED
+            and self._stage in _BEFORE_CALLS
+        ):
             code = f" (error {status.error_code})" if status.error_code else ""
             self._advance_reason = f"SMS {status.status}{code}"
 
@@ -297,8 +304,7 @@ class RefundWatchWorkflow:
             self._advance_reason = f"SMS not sent: {result.status}"
 
     async def _calls(self, spec: StepSpec) -> None:
-        final = spec.name == self._in.policy.steps[-1].name
-        await self._set_stage("final_call" if final else "calling")
+        await self._set_stage("final_call" if self._is_final(spec) else "calling")
         limit = self._in.policy.contacts_for(self._in.risk_level) or _MAX_CONTACTS
         for contact_index in range(min(limit, _MAX_CONTACTS)):
             for attempt in range(1, spec.retries + 2):
@@ -321,6 +327,9 @@ class RefundWatchWorkflow:
                     backoff = spec.retry_backoff_s * (2 ** (attempt - 1))
                     target = workflow.now() + timedelta(seconds=backoff)
                     await self._sleep_until(target, wake_on_answer=True)
+
+    def _is_final(self, spec: StepSpec) -> bool:
+        return spec.name == self._in.policy.steps[-1].name
 
     def _should_stop_calling(self) -> bool:
         return (
@@ -359,7 +368,7 @@ class RefundWatchWorkflow:
             spec.name,
             contact_index,
             attempt,
-            purpose="final" if spec.name == self._in.policy.steps[-1].name else "initial",
+            purpose="final" if self._is_final(spec) else "initial",
         )
         try:
             result: SendResult = await workflow.execute_activity(
