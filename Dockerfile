@@ -1,4 +1,4 @@
-# One image for the api, worker and migrate services; the command picks the role.
+# One image for the api, worker, scheduler and migrate services; the command picks the role.
 FROM python:3.11-slim AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
@@ -11,7 +11,9 @@ COPY db ./db
 COPY demo ./demo
 COPY domain ./domain
 COPY notifier ./notifier
+COPY observability ./observability
 COPY risk ./risk
+COPY scheduler ./scheduler
 COPY support ./support
 COPY twilio_sandbox ./twilio_sandbox
 COPY workflows ./workflows

@@ -18,6 +18,7 @@ from config.settings import Settings, load_settings
 from db.engine import make_engine, make_session_factory
 from notifier.base import Notifier
 from notifier.twilio_notifier import TwilioNotifier
+from observability.temporal_runtime import sdk_runtime
 from workflows.refund_watch import RefundWatchWorkflow
 
 __all__ = ["build_worker", "main", "run_worker", "twilio_notifier"]
@@ -68,13 +69,21 @@ async def build_worker(
 
 
 async def run_worker(settings: Settings) -> None:
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        runtime=sdk_runtime(settings),  # SDK metrics on REFUNDWATCH_METRICS_PORT, when set
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with build_worker(client, settings) as worker, worker:
-        log.info("worker_started", task_queue=settings.temporal_task_queue)
+        log.info(
+            "worker_started",
+            task_queue=settings.temporal_task_queue,
+            metrics_port=settings.metrics_port,
+        )
         await stop.wait()
         log.info("worker_stopping")
     log.info("worker_stopped")

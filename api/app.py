@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Annotated
 
 import swagger_ui_bundle
 from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
-from api.routes import merchant_app, merchants, refunds, support, twilio, voice
+from api.auth import Caller, require_reader
+from api.routes import merchant_app, merchants, pages, refunds, support, twilio, voice
 from api.services import Services, build_services, get_services
 from config.settings import Settings
+from observability import DatabaseMetrics, RequestMetrics, metrics_response
 
 __all__ = ["create_app"]
 
@@ -57,6 +60,18 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     for module in (merchants, refunds, support, merchant_app, twilio, voice):
         app.include_router(module.router)
+    app.include_router(pages.router)  # support web pages under /support
+
+    app.add_middleware(RequestMetrics)
+    database_metrics = DatabaseMetrics(overdue_grace=timedelta(seconds=settings.overdue_grace_s))
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(
+        svc: Annotated[Services, Depends(get_services)],
+        _caller: Annotated[Caller, Depends(require_reader)],
+    ) -> Response:
+        """Prometheus scrape (support or platform token): see docs/operations.md, Metrics."""
+        return await metrics_response(database_metrics, svc.sessions)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

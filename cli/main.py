@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from cli import support_cmds
 from config.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(help="Refund-timeout alerts and escalation.", no_args_is_help=True)
@@ -53,6 +54,26 @@ def worker() -> None:
     asyncio.run(run_worker(settings))
 
 
+@app.command()
+def scheduler(
+    run_once: Annotated[
+        str | None,
+        typer.Option("--run-once", metavar="JOB", help="Run one job (reconcile or report), exit"),
+    ] = None,
+    day: Annotated[
+        str | None,
+        typer.Option(help="With --run-once report: the UTC day, YYYY-MM-DD (default yesterday)"),
+    ] = None,
+) -> None:
+    """Run the scheduler (reconciler, daily loss report) until SIGTERM/SIGINT."""
+    from config.logging import configure_logging
+    from scheduler.command import scheduler_command
+
+    settings = _settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    scheduler_command(settings, run_once, day)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply all migrations to DATABASE_URL."""
@@ -86,6 +107,8 @@ def demo(
 
     raise typer.Exit(asyncio.run(run_demo(data_dir=data_dir, serve=serve)))
 
+
+support_cmds.register(app)  # refund show, refunds at-risk, losses, merchant show
 
 if __name__ == "__main__":
     app()
