@@ -270,6 +270,9 @@ async def run_demo(*, data_dir: Path, serve: bool) -> int:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     data_dir = await asyncio.to_thread(_fresh_dir, data_dir)
     stack = Stack(data_dir=data_dir, env=_environment(data_dir))
+    # The same settings for the CLI: `set -a; . .data/demo/env; set +a; refundwatch losses`.
+    env_file = "".join(f"{name}={value}\n" for name, value in stack.env.items())
+    await asyncio.to_thread((data_dir / "env").write_text, env_file)
     try:
         await _start(stack)
         code = await _play(stack)
@@ -278,6 +281,9 @@ async def run_demo(*, data_dir: Path, serve: bool) -> int:
             f"API docs:    http://127.0.0.1:{API_PORT}/docs   (platform token {PLATFORM_TOKEN},"
             f" support token {SUPPORT_TOKEN})\n"
             f"Temporal UI: http://127.0.0.1:{UI_PORT}/namespaces/default/workflows\n"
+            f"Support:     http://127.0.0.1:{API_PORT}/support   (sign in with the support token)\n"
+            f"CLI:         set -a; . {stack.data_dir / 'env'}; set +a; "
+            ".venv/bin/refundwatch refund show R-1002\n"
         )
         if serve:
             console.print("serving; press Ctrl-C to stop")
