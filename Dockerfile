@@ -12,6 +12,7 @@ COPY demo ./demo
 COPY domain ./domain
 COPY notifier ./notifier
 COPY observability ./observability
+COPY pacing ./pacing
 COPY risk ./risk
 COPY scheduler ./scheduler
 COPY support ./support

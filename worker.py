@@ -19,6 +19,7 @@ from db.engine import make_engine, make_session_factory
 from notifier.base import Notifier
 from notifier.twilio_notifier import TwilioNotifier
 from observability.temporal_runtime import sdk_runtime
+from pacing import Pacer, PacingConfig
 from workflows.refund_watch import RefundWatchWorkflow
 
 __all__ = ["build_worker", "main", "run_worker", "twilio_notifier"]
@@ -43,13 +44,15 @@ async def build_worker(
     engine = make_engine(settings.database_url)
     own_notifier = notifier is None
     notifier = notifier or twilio_notifier(settings)
+    sessions = make_session_factory(engine)
     activities = RefundActivities(
-        make_session_factory(engine),
+        sessions,
         notifier,
         ActivityConfig(
             public_base_url=settings.public_base_url,
             sms_per_merchant_per_hour=settings.sms_per_merchant_per_hour,
         ),
+        pacer=Pacer(sessions, PacingConfig.from_settings(settings)),
     )
     try:
         yield Worker(
@@ -60,6 +63,9 @@ async def build_worker(
             # One poller caps first-task pickup near 55 workflows/s on the dev server.
             max_concurrent_workflow_task_polls=8,
             max_concurrent_activity_task_polls=8,
+            # Sends waiting for the shared rate limit hold an activity slot each; with too few
+            # slots the overflow would wait in Temporal's queue in arrival, not priority, order.
+            max_concurrent_activities=1000,
             graceful_shutdown_timeout=timedelta(seconds=10),
         )
     finally:

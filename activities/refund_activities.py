@@ -42,6 +42,7 @@ from notifier.base import (
     RetryableProviderError,
 )
 from notifier.texts import RefundFacts, in_app_text, sms_text
+from pacing import Pacer, send_priority
 
 __all__ = ["ActivityConfig", "RefundActivities"]
 
@@ -57,10 +58,17 @@ class ActivityConfig:
 
 
 class RefundActivities:
-    def __init__(self, sessions: SessionFactory, notifier: Notifier, config: ActivityConfig):
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        notifier: Notifier,
+        config: ActivityConfig,
+        pacer: Pacer | None = None,
+    ):
         self._sessions = sessions
         self._notifier = notifier
         self._config = config
+        self._pacer = pacer  # None = unpaced (unit tests)
 
     def all(self) -> list[object]:
         return [
@@ -132,14 +140,19 @@ class RefundActivities:
         logger = self._log(request.refund_id, request.merchant_id, request.workflow_id).bind(
             channel=channel, step=request.step, idempotency_key=key
         )
+        # Wait for a slot of the shared rate limit BEFORE claiming the key, with no session
+        # open: an attempt that times out while waiting must not leave a "maybe sent" claim.
+        await self._wait_for_slot(request, channel)
         async with self._sessions() as session:
             refund, merchant = await self._load(session, request.refund_id)
             contact = await nth_contact(session, refund.merchant_id, request.contact_index)
             if contact is None:
+                await self._release(key)
                 logger.info("send_skipped_no_contact", contact_index=request.contact_index)
                 return SendResult(SendStatus.NO_CONTACT, key)
             existing = await attempt_by_key(session, key)
             if existing is not None and existing.status != "retryable":
+                await self._release(key)
                 result = self._resume(existing)
                 if result.status == SendStatus.UNKNOWN and existing.status == "claimed":
                     append_status(existing, "unknown")
@@ -169,6 +182,7 @@ class RefundActivities:
                 session.add(attempt)
                 await self._audit_attempt(session, attempt, "send.opted_out")
                 await session.commit()
+                await self._release(key)
                 return SendResult(SendStatus.OPTED_OUT, key, error_code=OPTED_OUT)
             if channel == "sms" and await self._sms_limit_reached(session, refund.merchant_id):
                 # The merchant had its hourly share of SMS; those listed every open refund.
@@ -176,6 +190,7 @@ class RefundActivities:
                 session.add(attempt)
                 await self._audit_attempt(session, attempt, "send.throttled")
                 await session.commit()
+                await self._release(key)
                 logger.info("send_throttled")
                 return SendResult(SendStatus.THROTTLED, key)
             session.add(attempt)
@@ -195,6 +210,7 @@ class RefundActivities:
             return SendResult(result_status, key, error_code=err.code, error_message=err.message)
         except RetryableProviderError as err:
             await self._finish_attempt(key, "retryable", err.code, err.message)
+            await self._release(key)  # nothing went out: the retry queues again
             logger.warning("send_retry", code=err.code, reason=err.message)
             raise ApplicationError(f"provider busy: {err.message}", type="ProviderRetry") from err
         except AmbiguousProviderError as err:
@@ -212,6 +228,41 @@ class RefundActivities:
             await session.commit()
         logger.info("sent", sid=receipt.sid)
         return SendResult(SendStatus.ACCEPTED, key, provider_sid=receipt.sid)
+
+    async def _wait_for_slot(self, request: SendInput, channel: str) -> None:
+        """Queue for the channel's shared rate; the most valuable waiting send goes first."""
+        if self._pacer is None:
+            return
+        async with self._sessions() as session:
+            priority = await self._slot_priority(session, request, channel)
+        if priority is not None:
+            await self._pacer.acquire(
+                key=request.idempotency_key,
+                channel=channel,
+                priority=priority,
+                heartbeat=activity.heartbeat,
+            )
+
+    async def _slot_priority(
+        self, session: AsyncSession, request: SendInput, channel: str
+    ) -> float | None:
+        """The send's priority, or None when it will not reach the provider anyway."""
+        refund = await session.get(Refund, request.refund_id)
+        if refund is None:
+            return None
+        contact = await nth_contact(session, refund.merchant_id, request.contact_index)
+        existing = await attempt_by_key(session, request.idempotency_key)
+        if contact is None or (existing is not None and existing.status != "retryable"):
+            return None
+        if channel == "sms" and (
+            contact.sms_opted_out or await self._sms_limit_reached(session, refund.merchant_id)
+        ):
+            return None
+        return await send_priority(session, refund.refund_id)
+
+    async def _release(self, key: str) -> None:
+        if self._pacer is not None:
+            await self._pacer.release_unused(key)
 
     async def _sms_limit_reached(self, session: AsyncSession, merchant_id: str) -> bool:
         since = utcnow() - timedelta(hours=1)

@@ -119,6 +119,7 @@ async def _start(stack: Stack) -> None:
          "--account-sid", stack.env["TWILIO_ACCOUNT_SID"],
          "--auth-token", stack.env["TWILIO_AUTH_TOKEN"],
          "--scenario", str(HERE / "scenario.yaml"),
+         "--calls-per-second", "1",  # as a real Twilio account; refundwatch paces itself
          "--inbound-sms-url", f"http://127.0.0.1:{API_PORT}/twilio/sms"],
     )  # fmt: skip
     stack.start("api", [py, "-m", "cli.main", "api", "--port", str(API_PORT)])

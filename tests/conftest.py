@@ -96,6 +96,9 @@ def settings(database_url: str, sandbox_url: str, api_port: int) -> Settings:
         platform_tokens=PLATFORM_TOKEN,
         support_tokens=SUPPORT_TOKEN,
         merchant_token_secret="test-merchant-secret",
+        # Many scenarios share one account here; pacing itself is tested in test_pacing.py.
+        calls_per_second=20,
+        sms_per_second=20,
     )
 
 

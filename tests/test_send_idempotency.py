@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -14,6 +16,7 @@ from notifier import (
     FinalProviderError,
     RetryableProviderError,
 )
+from pacing import Pacer, PacingConfig
 from tests.support.stack import LiveStack
 
 
@@ -104,3 +107,33 @@ async def test_sms_per_merchant_per_hour_is_capped(stack: LiveStack) -> None:
     assert again.status == SendStatus.THROTTLED, "a retried throttled send stays throttled"
     call = await env.run(activities.place_call, _request(refund_id, merchant_id, "call"))
     assert call.status == SendStatus.ACCEPTED, "the SMS cap does not touch calls"
+
+
+async def test_paced_sends_respect_the_rate_and_send_the_bigger_refund_first(
+    stack: LiveStack,
+) -> None:
+    merchant_id, _ = await stack.merchant([{}])
+    refund_ids = {}
+    for label, amount in (("first", "30.00"), ("small", "20.00"), ("big", "60.00")):
+        body = stack.refund_body(merchant_id, amount=amount, signals={"logistics": ["no_tracking"]})
+        response = await stack.intake(body)
+        assert response.status_code == 201 and response.json()["tracked"] is False
+        refund_ids[label] = body["refund_id"]
+    fake = FakeNotifier()
+    pacer = Pacer(stack.services.sessions, PacingConfig(rates={"call": 1, "sms": 1}))
+    activities = RefundActivities(
+        stack.services.sessions, fake, ActivityConfig(public_base_url="http://rw.test"), pacer
+    )
+    env = ActivityEnvironment()
+
+    async def call(label: str) -> None:
+        await env.run(activities.place_call, _request(refund_ids[label], merchant_id, "c"))
+
+    await call("first")  # takes this second's slot
+    small = asyncio.create_task(call("small"))
+    await asyncio.sleep(0.2)  # the small refund queues first...
+    big = asyncio.create_task(call("big"))
+    await asyncio.gather(small, big)
+    sent = [item.status_callback for item in fake.sent]
+    order = [next(k for k, v in refund_ids.items() if v in url) for url in sent]
+    assert order == ["first", "big", "small"], "...but the bigger expected loss goes first"

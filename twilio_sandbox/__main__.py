@@ -40,6 +40,13 @@ def _parser() -> argparse.ArgumentParser:
         "--ring-seconds", type=float, default=Timing().ring_seconds, help="default ring time"
     )
     parser.add_argument(
+        "--calls-per-second",
+        type=int,
+        default=0,
+        help="the account's CPS: call creates beyond it answer 429 / 20429 (0 = unlimited; "
+        "Twilio's default account has 1)",
+    )
+    parser.add_argument(
         "--log-format",
         choices=["console", "json"],
         default=os.environ.get("REFUNDWATCH_LOG_FORMAT", "console"),
@@ -62,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             scenario=scenario,
             timing=Timing(ring_seconds=args.ring_seconds),
             inbound_sms_url=args.inbound_sms_url,
+            calls_per_second=args.calls_per_second,
         )
     except ScenarioError as err:
         parser.exit(2, f"{err}\nFix the scenario file and start again.\n")

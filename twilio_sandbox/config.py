@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from twilio_sandbox.faults import FaultPolicy
 from twilio_sandbox.scenario import Scenario
 
 __all__ = ["CallbackPolicy", "SandboxConfig", "Timing"]
@@ -43,10 +44,15 @@ class SandboxConfig(BaseModel):
     scenario: Scenario = Field(default_factory=Scenario)
     timing: Timing = Field(default_factory=Timing)
     callbacks: CallbackPolicy = Field(default_factory=CallbackPolicy)
+    faults: FaultPolicy = Field(default_factory=FaultPolicy)
     inbound_sms_url: str | None = None
     # A TwiML loop (Redirect to itself, a Gather that keeps failing) ends the call after this
     # many documents rather than running forever.
     max_twiml_documents: int = Field(default=20, ge=1)
+    # The account's calls per second: Calls.json creates beyond it in any sliding second are
+    # refused with 429 / 20429. 0 = unlimited, the default, so tests that place calls back to
+    # back are not throttled; Twilio's default account has 1 (the demo and benchmarks set it).
+    calls_per_second: int = Field(default=0, ge=0)
 
     @field_validator("account_sid")
     @classmethod

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from twilio_sandbox.deps import SandboxDep
+from twilio_sandbox.faults import FaultPolicy
 from twilio_sandbox.inbound import InboundSmsUnavailable, receive_sms
 from twilio_sandbox.resources import call_json, message_json
 from twilio_sandbox.scenario import NumberBehaviour, Scenario, is_e164
@@ -83,6 +84,25 @@ async def put_scenario(scenario: Scenario, sandbox: SandboxDep) -> Scenario:
     sandbox.script.replace(scenario)
     sandbox.store.record("scenario.replaced", None)
     return scenario
+
+
+class FaultState(BaseModel):
+    policy: FaultPolicy
+    injected: dict[str, int]
+
+
+@router.get("/faults")
+async def get_faults(sandbox: SandboxDep) -> FaultState:
+    """The provider faults in force and how many of each were injected so far."""
+    return FaultState(policy=sandbox.faults.policy, injected=sandbox.faults.injected)
+
+
+@router.put("/faults")
+async def put_faults(policy: FaultPolicy, sandbox: SandboxDep) -> FaultState:
+    """Inject 500s, 429s and slow answers on creates from now on (all zero turns them off)."""
+    sandbox.faults.replace(policy)
+    sandbox.store.record("faults.configured", None)
+    return FaultState(policy=sandbox.faults.policy, injected=sandbox.faults.injected)
 
 
 @router.get("/log")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,6 +12,7 @@ from fastapi.responses import JSONResponse
 from twilio_sandbox.calls import create_call
 from twilio_sandbox.deps import AccountSid, SandboxDep
 from twilio_sandbox.errors import TwilioApiError
+from twilio_sandbox.faults import Channel
 from twilio_sandbox.form import Form
 from twilio_sandbox.messages import create_message
 from twilio_sandbox.resources import call_json, message_json, page_json
@@ -28,8 +30,35 @@ def _refusals_recorded(sandbox: Sandbox, kind: str, form: Form) -> Iterator[None
         yield
     except TwilioApiError as err:
         to, from_ = form.first("To"), form.first("From")
-        sandbox.store.record(kind, None, to=to, from_=from_, code=err.code, error=err.message)
+        callback = form.first("StatusCallback")  # carries the sender's key: tells retries apart
+        sandbox.store.record(
+            kind,
+            None,
+            to=to,
+            from_=from_,
+            code=err.code,
+            error=err.message,
+            status_callback=callback,
+        )
         raise
+
+
+def _refuse_if_faulty(sandbox: Sandbox, channel: Channel) -> float:
+    """An injected refusal raises; a slow fault returns how long to hold the answer back."""
+    fault = sandbox.faults.draw(channel)
+    if fault is None:
+        return 0.0
+    refusal = fault.refusal()
+    if refusal is not None:
+        raise refusal
+    return fault.delay_seconds
+
+
+async def _answer_late(sandbox: Sandbox, sid: str, delay: float) -> None:
+    """The provider took the request but answers after the client may have given up."""
+    if delay > 0:
+        sandbox.store.record("fault.slow_answer", sid, seconds=delay)
+        await asyncio.sleep(delay)
 
 
 def _not_found(request: Request) -> TwilioApiError:
@@ -50,7 +79,9 @@ async def post_message(
 ) -> JSONResponse:
     form = Form(await request.form())
     with _refusals_recorded(sandbox, "message.rejected", form):
+        delay = _refuse_if_faulty(sandbox, "sms")
         message = create_message(sandbox, account_sid, form)
+    await _answer_late(sandbox, message.sid, delay)
     return JSONResponse(message_json(message), status_code=201)
 
 
@@ -77,7 +108,11 @@ async def get_message(
 async def post_call(request: Request, account_sid: AccountSid, sandbox: SandboxDep) -> JSONResponse:
     form = Form(await request.form())
     with _refusals_recorded(sandbox, "call.rejected", form):
+        sandbox.call_rate.check()  # the account's CPS comes before anything else
+        delay = _refuse_if_faulty(sandbox, "call")
         call = create_call(sandbox, account_sid, form)
+        sandbox.call_rate.accepted()
+    await _answer_late(sandbox, call.sid, delay)
     return JSONResponse(call_json(call), status_code=201)
 
 

@@ -9,9 +9,11 @@ import httpx
 
 from twilio_sandbox.callbacks import Webhooks
 from twilio_sandbox.config import SandboxConfig
+from twilio_sandbox.faults import Faults
 from twilio_sandbox.script import Script
 from twilio_sandbox.store import Store
 from twilio_sandbox.tasks import TaskSet
+from twilio_sandbox.throttle import RateWindow
 
 __all__ = ["Sandbox"]
 
@@ -22,6 +24,8 @@ class Sandbox:
         self.store = Store()
         self.script = Script(config.scenario)
         self.tasks = TaskSet()
+        self.call_rate = RateWindow(config.calls_per_second)
+        self.faults = Faults(config.faults)
         self._webhooks: Webhooks | None = None
 
     @property
@@ -50,3 +54,5 @@ class Sandbox:
         await self.tasks.cancel_all()
         self.store.clear()
         self.script.reset()
+        self.call_rate.clear()
+        self.faults.reset()

@@ -375,8 +375,10 @@ class RefundWatchWorkflow:
                 activity,
                 request,
                 result_type=SendResult,
-                start_to_close_timeout=_QUICK,
-                schedule_to_close_timeout=timedelta(minutes=10),
+                # A send may wait its turn in the shared rate limit (heartbeating meanwhile).
+                start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(minutes=20),
                 retry_policy=_SEND_RETRY,
             )
             return result
