@@ -28,12 +28,7 @@ log = structlog.get_logger(__name__)
 
 
 def twilio_notifier(settings: Settings) -> TwilioNotifier:
-    return TwilioNotifier(
-        account_sid=settings.twilio_account_sid,
-        auth_token=settings.twilio_auth_token.get_secret_value(),
-        from_number=settings.twilio_from_number,
-        api_base_url=settings.twilio_api_base_url,
-    )
+    return TwilioNotifier.from_settings(settings)
 
 
 @asynccontextmanager

@@ -58,7 +58,9 @@ def worker() -> None:
 def scheduler(
     run_once: Annotated[
         str | None,
-        typer.Option("--run-once", metavar="JOB", help="Run one job (reconcile or report), exit"),
+        typer.Option(
+            "--run-once", metavar="JOB", help="Run one job (reconcile, report or prices), exit"
+        ),
     ] = None,
     day: Annotated[
         str | None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Protocol
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "FinalProviderError",
     "Notifier",
     "ProviderError",
+    "ProviderPrice",
     "ProviderReceipt",
     "RetryableProviderError",
     "classify_provider_error",
@@ -38,6 +40,14 @@ _RETRYABLE_CODES = frozenset({20429, 20500, 20503, 31005})
 class ProviderReceipt:
     sid: str
     status: str
+
+
+@dataclass(frozen=True)
+class ProviderPrice:
+    """What the provider charged, once it knows (Twilio fills it in after the fact)."""
+
+    cost: Decimal | None  # positive; Twilio reports charges as negative amounts
+    unit: str | None
 
 
 class ProviderError(Exception):
@@ -82,5 +92,7 @@ class Notifier(Protocol):
         machine_detection: bool,
         ring_timeout_s: int,
     ) -> ProviderReceipt: ...
+
+    async def fetch_price(self, *, channel: str, sid: str) -> ProviderPrice: ...
 
     async def close(self) -> None: ...

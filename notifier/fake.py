@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from decimal import Decimal
 
-from notifier.base import ProviderError, ProviderReceipt
+from notifier.base import ProviderError, ProviderPrice, ProviderReceipt
 
 __all__ = ["FakeNotifier", "SentItem"]
 
@@ -24,6 +25,7 @@ class FakeNotifier:
     sent: list[SentItem] = field(default_factory=list)
     # Errors raised, in order, before sends succeed again (per phone number).
     errors: dict[str, list[ProviderError]] = field(default_factory=dict)
+    price: Decimal = Decimal("0.0079")
 
     def _next(self, channel: str, to: str, payload: str, callback: str) -> ProviderReceipt:
         queued = self.errors.get(to)
@@ -47,6 +49,9 @@ class FakeNotifier:
         ring_timeout_s: int,
     ) -> ProviderReceipt:
         return self._next("call", to, voice_url, status_callback)
+
+    async def fetch_price(self, *, channel: str, sid: str) -> ProviderPrice:
+        return ProviderPrice(self.price if any(s.sid == sid for s in self.sent) else None, "USD")
 
     async def close(self) -> None:
         return None

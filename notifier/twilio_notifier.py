@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import aiohttp
@@ -11,9 +12,11 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
+from config.settings import Settings
 from notifier.base import (
     AmbiguousProviderError,
     ProviderError,
+    ProviderPrice,
     ProviderReceipt,
     RetryableProviderError,
     classify_provider_error,
@@ -93,6 +96,25 @@ class TwilioNotifier:
             raise AmbiguousProviderError(f"no answer from the provider: {exc!r}") from exc
         except ProviderError:
             raise
+
+    async def fetch_price(self, *, channel: str, sid: str) -> ProviderPrice:
+        resource: Any = await self._call(
+            self._client.messages(sid).fetch_async()
+            if channel == "sms"
+            else self._client.calls(sid).fetch_async()
+        )
+        if resource.price in (None, ""):
+            return ProviderPrice(None, resource.price_unit)
+        return ProviderPrice(abs(Decimal(str(resource.price))), resource.price_unit)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TwilioNotifier:
+        return cls(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token.get_secret_value(),
+            from_number=settings.twilio_from_number,
+            api_base_url=settings.twilio_api_base_url,
+        )
 
     async def close(self) -> None:
         await self._http.close()

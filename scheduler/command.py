@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import asdict
 from datetime import date
 
 import typer
@@ -12,7 +13,14 @@ import typer
 from api.services import build_services
 from config.settings import Settings
 from db.engine import make_engine, make_session_factory
-from scheduler.jobs import JOBS, LeaseBusy, SchedulerContext, run_reconcile, run_report
+from scheduler.jobs import (
+    JOBS,
+    LeaseBusy,
+    SchedulerContext,
+    run_prices,
+    run_reconcile,
+    run_report,
+)
 from scheduler.lease import new_holder_id
 from scheduler.report import DayNotOver
 from scheduler.runner import run_scheduler
@@ -47,6 +55,16 @@ async def _once(settings: Settings, job: str, day: date | None) -> dict[str, obj
             "created": report.created,
             "summary": report.summary,
         }
+    if job == "prices":
+        engine = make_engine(settings.database_url)
+        try:
+            ctx = SchedulerContext(settings, make_session_factory(engine), new_holder_id())
+            prices = await run_prices(ctx)
+        finally:
+            await engine.dispose()
+        if isinstance(prices, LeaseBusy):
+            return {"job": job, "skipped": True, "lease_holder": prices.holder}
+        return {"job": job, **asdict(prices)}
     services = await build_services(settings)
     try:
         ctx = SchedulerContext(settings, services.sessions, new_holder_id(), services)

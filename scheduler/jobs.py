@@ -13,20 +13,24 @@ import structlog
 from api.services import Services
 from config.settings import Settings
 from db.engine import SessionFactory
+from notifier.base import Notifier
+from notifier.twilio_notifier import TwilioNotifier
 from observability.metrics import SCHEDULER_LAST_SUCCESS, SCHEDULER_RUN_SECONDS, SCHEDULER_RUNS
 from scheduler.lease import acquire_lease, lease_holder, release_lease
+from scheduler.prices import PriceBackfill, backfill_prices
 from scheduler.reconcile import ReconcileResult, StillHolding, reconcile
 from scheduler.report import DailyReport, ensure_day_over, previous_day, write_daily_report
 
-__all__ = ["JOBS", "LeaseBusy", "SchedulerContext", "run_reconcile", "run_report"]
+__all__ = ["JOBS", "LeaseBusy", "SchedulerContext", "run_prices", "run_reconcile", "run_report"]
 
 log = structlog.get_logger(__name__)
 
-JOBS = ("reconcile", "report")
+JOBS = ("reconcile", "report", "prices")
 # The reconciler renews its lease after every chunk, so the TTL only has to outlast one chunk;
 # it is also how long a crashed holder blocks the others.
 RECONCILE_LEASE = timedelta(minutes=2)
 REPORT_LEASE = timedelta(minutes=10)
+PRICES_LEASE = timedelta(minutes=5)
 
 T = TypeVar("T")
 
@@ -111,3 +115,19 @@ async def run_report(ctx: SchedulerContext, day: date | None = None) -> DailyRep
             return await write_daily_report(session, target)
 
     return await _leased(ctx, "report", REPORT_LEASE, body)
+
+
+async def run_prices(
+    ctx: SchedulerContext, notifier: Notifier | None = None
+) -> PriceBackfill | LeaseBusy:
+    """Record the provider's price of finished SMS and calls that have none yet."""
+
+    async def body(_still_holding: StillHolding) -> PriceBackfill:
+        client = notifier or TwilioNotifier.from_settings(ctx.settings)
+        try:
+            return await backfill_prices(ctx.sessions, client)
+        finally:
+            if notifier is None:
+                await client.close()
+
+    return await _leased(ctx, "prices", PRICES_LEASE, body)

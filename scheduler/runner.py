@@ -23,7 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from api.services import build_services
 from config.settings import Settings
 from observability.metrics import serve_process_metrics
-from scheduler.jobs import SchedulerContext, run_reconcile, run_report
+from scheduler.jobs import SchedulerContext, run_prices, run_reconcile, run_report
 from scheduler.lease import new_holder_id
 
 __all__ = ["DRAIN_SECONDS", "run_scheduler"]
@@ -102,6 +102,14 @@ async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None
         max_instances=1,
         coalesce=True,
         misfire_grace_time=6 * 3600,
+    )
+    scheduler.add_job(
+        in_flight.track(lambda: run_prices(ctx)),
+        IntervalTrigger(minutes=5, timezone=UTC),
+        id="prices",
+        name="prices",
+        max_instances=1,
+        coalesce=True,
     )
     scheduler.start()
     log.info(

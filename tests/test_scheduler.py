@@ -10,6 +10,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -23,7 +24,15 @@ from temporalio.testing import WorkflowEnvironment
 from config.settings import Settings
 from db.engine import SessionFactory, make_engine, make_session_factory
 from db.migrate import upgrade
-from db.models import AuditEvent, LossEntry, LossReport, Refund, RiskAssessment, utcnow
+from db.models import (
+    AuditEvent,
+    LossEntry,
+    LossReport,
+    NotificationAttempt,
+    Refund,
+    RiskAssessment,
+    utcnow,
+)
 from scheduler import (
     DailyReport,
     DayNotOver,
@@ -37,6 +46,7 @@ from scheduler import (
     run_report,
     write_daily_report,
 )
+from scheduler.jobs import LeaseBusy, run_prices
 from tests.support.http_server import free_port
 from tests.support.stack import LiveStack
 from workflows.refund_watch import workflow_id_for
@@ -476,3 +486,39 @@ async def test_scheduler_runs_its_jobs_and_stops_gracefully_on_sigterm(
             lease = await lease_holder(session, job)
             assert lease is None, f"{job} lease still held after a graceful stop"
     await _resolve(stack, refund_id)
+
+
+async def test_prices_of_finished_sends_are_fetched_from_the_provider(stack: LiveStack) -> None:
+    merchant_id, _ = await stack.merchant([{"calls": [{"answer": "no-answer"}]}])
+    body = stack.refund_body(merchant_id, deadline_in=17)
+    assert (await stack.intake(body)).status_code == 201
+    refund_id = body["refund_id"]
+    view = await stack.wait_view(
+        refund_id,
+        lambda v: any(a["channel"] == "sms" and a["status"] == "delivered" for a in v["attempts"]),
+    )
+    sms = next(a for a in view["attempts"] if a["channel"] == "sms")
+    assert sms["price"] is None, "no callback carries the price"
+    ctx = SchedulerContext(stack.settings, stack.services.sessions, "test-prices")
+    async with stack.services.sessions() as session:
+        attempt = (
+            await session.exec(
+                select(NotificationAttempt).where(
+                    NotificationAttempt.provider_sid == sms["provider_sid"]
+                )
+            )
+        ).one()
+        attempt.updated_at = attempt.updated_at - timedelta(minutes=1)  # settled
+        session.add(attempt)
+        await session.commit()
+    result = await run_prices(ctx)
+    assert not isinstance(result, LeaseBusy) and result.priced >= 1
+    priced = next(a for a in (await stack.view(refund_id))["attempts"] if a["channel"] == "sms")
+    assert Decimal(priced["price"]) > 0, "stored as a positive cost"
+    again = await run_prices(ctx)
+    assert not isinstance(again, LeaseBusy)
+    await stack.http.post(
+        f"/v1/refunds/{refund_id}/resolution",
+        headers=stack.platform(),
+        json={"resolution": "cancelled", "event_id": f"ev-{refund_id}"},
+    )
