@@ -34,6 +34,11 @@ _KEYS = {"1": "handle_now", "2": "dispute"}
 _VOICE = {"zh-CN": "zh-CN", "en": "en-US"}
 
 
+def _query(key: str, refund_id: str) -> str:
+    """The signed call URLs carry the attempt's key and the refund being discussed."""
+    return f"key={quote(key, safe='')}&refund={quote(refund_id, safe='')}"
+
+
 def _facts(refund: Refund, merchant: Merchant) -> RefundFacts:
     return RefundFacts(
         refund.refund_id,
@@ -79,7 +84,7 @@ def _gather(
 ) -> Gather:
     language = _VOICE.get(merchant.language, "en-US")
     message, prompt = call_script(_facts(refund, merchant))
-    query = f"key={quote(key, safe='')}&refund={quote(refund.refund_id, safe='')}"
+    query = _query(key, refund.refund_id)
     gather = Gather(
         input="dtmf",
         num_digits=1,
@@ -123,7 +128,7 @@ async def voice(
         return xml(response)
     response.append(_gather(services, key, current, merchant))
     if repeat < 1:
-        query = f"key={quote(key, safe='')}&refund={quote(current.refund_id, safe='')}"
+        query = _query(key, current.refund_id)
         response.redirect(
             f"{services.settings.public_base_url}/twilio/voice?{query}&repeat={repeat + 1}",
             method="POST",
@@ -151,7 +156,7 @@ async def voice_gather(
         if action is None:
             if digits != "*":
                 response.say(confirmation("unknown", merchant.language), language=language)
-            query = f"key={quote(key, safe='')}&refund={quote(current.refund_id, safe='')}"
+            query = _query(key, current.refund_id)
             response.redirect(
                 f"{services.settings.public_base_url}/twilio/voice?{query}", method="POST"
             )
