@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from domain.money import MoneyError, to_minor
 from domain.quiet_hours import parse_clock
@@ -32,6 +41,32 @@ _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL: refuse it here rather than fail at the write.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+def _sane_instant(value: datetime) -> datetime:
+    """An aware time we can store: converts to UTC without overflow, between 2000 and 2100."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range") from None
+    if not MIN_TIME <= utc <= MAX_TIME:
+        raise ValueError("must be between 2000-01-01 and 2100-01-01 (UTC)")
+    return value
+
+
+MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+Instant = Annotated[AwareDatetime, AfterValidator(_sane_instant)]
+# Far above any refund, far below BIGINT: an amount beyond it is a mistake, not a refund.
+MAX_AMOUNT_MINOR = 10**15
 
 
 class ContactIn(_Strict):
@@ -103,8 +138,8 @@ class RefundIn(_Strict):
     )
     currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["CNY"])
     reason: str = Field(default="", max_length=500)
-    requested_at: AwareDatetime
-    deadline_at: AwareDatetime
+    requested_at: Instant
+    deadline_at: Instant
     signals: RefundSignals = Field(default_factory=RefundSignals)
 
     @field_validator("amount", mode="before")
@@ -117,9 +152,11 @@ class RefundIn(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> RefundIn:
         try:
-            to_minor(self.amount, self.currency)
+            minor = to_minor(self.amount, self.currency)
         except MoneyError as exc:
             raise ValueError(f"amount: {exc}") from None
+        if minor >= MAX_AMOUNT_MINOR:
+            raise ValueError("amount: too large for a refund")
         if self.deadline_at <= self.requested_at:
             raise ValueError("deadline_at must be after requested_at")
         return self
@@ -159,11 +196,11 @@ class RefundIntakeOut(BaseModel):
 class ResolutionRequest(_Strict):
     resolution: Literal["approved", "rejected", "cancelled"]
     event_id: str = Field(pattern=_ID, description="The platform's event id; repeats are ignored")
-    resolved_at: AwareDatetime | None = None
+    resolved_at: Instant | None = None
 
 
 class DeadlineRequest(_Strict):
-    deadline_at: AwareDatetime
+    deadline_at: Instant
     event_id: str = Field(pattern=_ID)
 
 

@@ -33,6 +33,8 @@ async def verified_form(
     if not signature or not validator.validate(url, params, signature):
         log.warning("webhook_signature_rejected", path=request.url.path, present=bool(signature))
         raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid or missing X-Twilio-Signature")
+    if any("\x00" in value for value in params.values()):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "form fields must not contain NUL")
     return params
 
 

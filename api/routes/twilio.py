@@ -7,6 +7,7 @@ workflow ignores messages it has seen, so re-telling it after a crash is harmles
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import structlog
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/twilio", tags=["twilio webhooks"], include_in_schema
 log = structlog.get_logger(__name__)
 
 Svc = Annotated[Services, Depends(get_services)]
-Key = Annotated[str, Query(min_length=1, max_length=200)]
+Key = Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
 
 _SMS_FINAL = {"delivered", "undelivered", "failed"}
 _CALL_FINAL = {"completed", "busy", "no-answer", "failed", "canceled"}
@@ -32,11 +33,16 @@ _KEYS = {"1": "handle_now", "2": "dispute"}
 _VOICE = {"zh-CN": "zh-CN", "en": "en-US"}
 
 
+def _small_int(value: str) -> int | None:
+    """ASCII digits only: str.isdigit() also accepts '²', which int() refuses."""
+    return int(value) if re.fullmatch(r"[0-9]{1,9}", value) else None
+
+
 async def _status_callback(
     services: Services, key: str, channel: str, status: str, form: dict[str, str]
 ) -> Response:
     sid = form.get("MessageSid") or form.get("CallSid")
-    error_code = int(form["ErrorCode"]) if form.get("ErrorCode", "").isdigit() else None
+    error_code = _small_int(form.get("ErrorCode", ""))
     answered_by = form.get("AnsweredBy") or None
     async with services.sessions() as session:
         attempt = await attempt_for_key(session, key)
@@ -55,8 +61,9 @@ async def _status_callback(
         if changed:
             attempt.error_code = error_code or attempt.error_code
             attempt.answered_by = answered_by or attempt.answered_by
-            if form.get("CallDuration", "").isdigit():
-                attempt.duration_seconds = int(form["CallDuration"])
+            duration = _small_int(form.get("CallDuration", ""))
+            if duration is not None:
+                attempt.duration_seconds = duration
             session.add(attempt)
             await session.commit()
         refund_id = attempt.refund_id

@@ -27,8 +27,8 @@ from workflows.inputs import MerchantAnswer
 router = APIRouter(prefix="/twilio", tags=["twilio webhooks"])
 
 Svc = Annotated[Services, Depends(get_services)]
-Key = Annotated[str, Query(min_length=1, max_length=200)]
-RefundParam = Annotated[str | None, Query(max_length=64)]
+Key = Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
+RefundParam = Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00]+$")]
 
 _KEYS = {"1": "handle_now", "2": "dispute"}
 _VOICE = {"zh-CN": "zh-CN", "en": "en-US"}
