@@ -344,7 +344,9 @@ async def test_daily_report_is_written_once_with_the_days_figures(stack: LiveSta
     assert report.summary["until"].startswith("2021-03-15T00:00:00")
     by_channel = {row["channel"]: row for row in report.summary["by_channel"]}
     assert by_channel["call"]["lost"] == {"CNY": "500.00"}
-    assert [m["merchant_id"] for m in report.summary["by_merchant"]] == [merchant_id]
+    # Other tests' merchants may have refunds open right now; the day's money is this one's.
+    with_money = [m for m in report.summary["by_merchant"] if m["saved"] or m["lost"]]
+    assert [m["merchant_id"] for m in with_money] == [merchant_id]
 
     again = await run_report(ctx, day)
     assert isinstance(again, DailyReport)
