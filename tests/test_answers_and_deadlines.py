@@ -99,3 +99,29 @@ async def test_moving_the_deadline_replans_and_keeps_search_attributes_current(
     assert abs(deadline_attr.timestamp() - new_deadline.timestamp()) < 1
     view = await stack.view(refund_id)
     assert view["loss"] == "5000.00"
+
+
+async def test_a_platform_decision_taken_after_the_deadline_counts_as_a_timeout(
+    stack: LiveStack,
+) -> None:
+    # The platform's resolution can reach us before our own deadline timer fires (clock skew,
+    # a busy worker). What counts is when the platform decided: at or after the deadline it is
+    # the auto-approval refundwatch exists to prevent, so it is a loss, not a save.
+    merchant_id, _ = await stack.merchant([{"calls": [{"answer": "no-answer"}]}])
+    body = stack.refund_body(merchant_id, deadline_in=600, amount="5000.00")
+    refund_id = body["refund_id"]
+    assert (await stack.intake(body)).status_code == 201
+    deadline = datetime.fromisoformat(body["deadline_at"])
+    late = await stack.http.post(
+        f"/v1/refunds/{refund_id}/resolution",
+        headers=stack.platform(),
+        json={
+            "resolution": "approved",
+            "event_id": f"ev-late-{refund_id}",
+            "resolved_at": (deadline + timedelta(seconds=1)).isoformat(),
+        },
+    )
+    assert late.status_code == 200, late.text
+    assert await stack.outcome(refund_id) == "timed_out"
+    view = await stack.view(refund_id)
+    assert view["loss"] is not None, view

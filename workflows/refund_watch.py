@@ -51,6 +51,8 @@ _SEND_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
 )
 _QUICK = timedelta(seconds=30)
+# Workflow changes that alter the commands of running watches; see tests/test_replay.py.
+_PATCH_LATE_RESOLUTION = "late-resolution-is-timeout"
 
 
 def workflow_id_for(refund_id: str) -> str:
@@ -159,7 +161,7 @@ class RefundWatchWorkflow:
         await self._plan("planned")
         while True:
             if self._resolution is not None:
-                outcome = "resolved"
+                outcome = self._resolution_outcome(self._resolution)
                 break
             if workflow.now() >= self._deadline:
                 outcome = "timed_out"
@@ -180,6 +182,13 @@ class RefundWatchWorkflow:
         await self._finish(outcome)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return outcome
+
+    def _resolution_outcome(self, resolution: Resolution) -> str:
+        """A platform decision taken at or after the deadline is the auto-approval we exist to
+        prevent: it counts as a timeout even if its signal beat the deadline timer here."""
+        if workflow.patched(_PATCH_LATE_RESOLUTION) and resolution.at >= self._deadline:
+            return "timed_out"
+        return "resolved"
 
     async def _plan(self, kind: str) -> None:
         plan: LadderPlan = plan_ladder(
