@@ -16,13 +16,18 @@ from db.types import UTCDateTime
 
 __all__ = [
     "AuditEvent",
+    "BuyerOutcome",
     "Contact",
+    "EvidenceFile",
+    "EvidenceSubmission",
     "InAppNotice",
     "LossEntry",
     "LossReport",
     "Merchant",
     "MerchantResponse",
     "NotificationAttempt",
+    "OutboundDelivery",
+    "OutboundEvent",
     "PlatformEvent",
     "Refund",
     "RiskAssessment",
@@ -90,6 +95,10 @@ class Refund(SQLModel, table=True):
     merchant_answer: str | None = Field(default=None, max_length=30)
     # Short code merchants put in SMS replies ("1A") when several refunds are open at once.
     reply_code: str | None = Field(default=None, max_length=4)
+    # Set while the merchant disputes the refund: evidence is due by then (see EvidenceSubmission).
+    evidence_due_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
     closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
@@ -240,3 +249,92 @@ class SendTicket(SQLModel, table=True):
     granted_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
     )
+
+
+class EvidenceSubmission(SQLModel, table=True):
+    """Evidence a merchant gives for a disputed or rejected refund: a note, a category, files.
+
+    ``request_id`` (the client's idempotency key) makes a repeated submission a no-op.
+    ``source`` is ``merchant`` for an upload, ``risk_gate`` for a one-click rejection whose
+    evidence is the risk gate's reasons.
+    """
+
+    __tablename__ = "evidence_submissions"
+    __table_args__ = (UniqueConstraint("refund_id", "request_id", name="uq_evidence_request"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    refund_id: str = Field(foreign_key="refunds.refund_id", index=True, max_length=64)
+    merchant_id: str = Field(max_length=64, index=True)
+    request_id: str = Field(max_length=100)
+    category: str = Field(max_length=30)  # empty_package | swapped_item | not_returned | ...
+    note: str = Field(default="", max_length=2000)
+    source: str = Field(max_length=20)  # merchant | risk_gate
+    # For a one-click rejection: the risk reasons attached as evidence.
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    submitted_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class EvidenceFile(SQLModel, table=True):
+    """One stored file of a submission; its bytes live in the evidence store at ``storage_key``."""
+
+    __tablename__ = "evidence_files"
+
+    id: int | None = Field(default=None, primary_key=True)
+    evidence_id: int = Field(foreign_key="evidence_submissions.id", index=True)
+    filename: str = Field(max_length=200)
+    content_type: str = Field(max_length=100)
+    size_bytes: int
+    sha256: str = Field(max_length=64)
+    storage_key: str = Field(unique=True, max_length=300)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class OutboundEvent(SQLModel, table=True):
+    """An event refundwatch tells the platform (a merchant's decision), signed and delivered by
+    a Temporal workflow until the platform acknowledges it. Delivered at most once per ack."""
+
+    __tablename__ = "outbound_events"
+
+    event_id: str = Field(primary_key=True, max_length=100)
+    refund_id: str = Field(foreign_key="refunds.refund_id", index=True, max_length=64)
+    merchant_id: str = Field(max_length=64, index=True)
+    type: str = Field(max_length=50)  # refund.merchant_handling | refund.disputed | ...
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    attempts: int = 0
+    delivered_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class OutboundDelivery(SQLModel, table=True):
+    """One HTTP attempt to deliver an outbound event, for support and audit."""
+
+    __tablename__ = "outbound_deliveries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(foreign_key="outbound_events.event_id", index=True, max_length=100)
+    attempt: int
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=500)
+    duration_ms: int
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class BuyerOutcome(SQLModel, table=True):
+    """Risk feedback: how a refund ended, per buyer and per device it came from, so the risk
+    gate can read a buyer's (or device's) history on the next refund."""
+
+    __tablename__ = "buyer_outcomes"
+    __table_args__ = (
+        UniqueConstraint("refund_id", "subject_kind", "outcome", name="uq_buyer_outcome"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    refund_id: str = Field(foreign_key="refunds.refund_id", max_length=64)
+    subject_kind: str = Field(max_length=10)  # buyer | device
+    subject_id: str = Field(max_length=128, index=True)
+    # dispute_upheld | refund_rejected | evidence_missed | timed_out | handled
+    outcome: str = Field(max_length=30)
+    recorded_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

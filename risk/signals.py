@@ -22,6 +22,20 @@ class RefundSignals(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    buyer_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="The platform's opaque buyer id; refundwatch keeps each buyer's outcomes.",
+    )
+    device_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="The platform's opaque device fingerprint of the request.",
+    )
     buyer_refund_count: int | None = Field(
         None, ge=0, description="Refunds this buyer requested in the last 90 days."
     )

@@ -12,6 +12,7 @@ from workflows.policy import EscalationPolicy
 
 __all__ = [
     "DeadlineMove",
+    "EvidenceSubmitted",
     "InAppAnswer",
     "MerchantAnswer",
     "NotificationStatus",
@@ -74,6 +75,16 @@ class DeadlineMove:
     deadline: datetime
     event_id: str
     quiet_windows: list[QuietWindow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EvidenceSubmitted:
+    """Evidence already stored and recorded by the API (signal ``evidence_submitted``)."""
+
+    evidence_id: int
+    category: str
+    source: str  # merchant | risk_gate
+    at: datetime
 
 
 @dataclass(frozen=True)
