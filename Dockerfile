@@ -10,8 +10,10 @@ COPY config ./config
 COPY db ./db
 COPY demo ./demo
 COPY domain ./domain
+COPY evidence ./evidence
 COPY notifier ./notifier
 COPY observability ./observability
+COPY outbound ./outbound
 COPY pacing ./pacing
 COPY risk ./risk
 COPY scheduler ./scheduler
@@ -19,7 +21,8 @@ COPY support ./support
 COPY twilio_sandbox ./twilio_sandbox
 COPY workflows ./workflows
 COPY worker.py ./
-RUN pip install . && useradd --create-home refundwatch
+RUN pip install . && useradd --create-home refundwatch \
+    && mkdir -p /var/lib/refundwatch/evidence && chown -R refundwatch /var/lib/refundwatch
 USER refundwatch
 ENV REFUNDWATCH_LOG_FORMAT=json
 EXPOSE 8000

@@ -12,7 +12,9 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.outbound_activities import OutboundActivities, OutboundConfig
 from activities.refund_activities import ActivityConfig, RefundActivities
+from activities.risk_feedback import RiskFeedbackActivities
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
 from db.engine import make_engine, make_session_factory
@@ -20,6 +22,7 @@ from notifier.base import Notifier
 from notifier.twilio_notifier import TwilioNotifier
 from observability.temporal_runtime import sdk_runtime
 from pacing import Pacer, PacingConfig
+from workflows.outbound import OutboundDeliveryWorkflow
 from workflows.refund_watch import RefundWatchWorkflow
 
 __all__ = ["build_worker", "main", "run_worker", "twilio_notifier"]
@@ -49,12 +52,16 @@ async def build_worker(
         ),
         pacer=Pacer(sessions, PacingConfig.from_settings(settings)),
     )
+    feedback = RiskFeedbackActivities(sessions)
+    outbound_config = OutboundConfig.from_settings(settings)
+    webhook_http = outbound_config.http_client()
+    outbound = OutboundActivities(sessions, webhook_http, outbound_config)
     try:
         yield Worker(
             client,
             task_queue=settings.temporal_task_queue,
-            workflows=[RefundWatchWorkflow],
-            activities=activities.all(),  # type: ignore[arg-type]
+            workflows=[RefundWatchWorkflow, OutboundDeliveryWorkflow],
+            activities=activities.all() + feedback.all() + outbound.all(),  # type: ignore[arg-type]
             # One poller caps first-task pickup near 55 workflows/s on the dev server.
             max_concurrent_workflow_task_polls=8,
             max_concurrent_activity_task_polls=8,
@@ -64,6 +71,7 @@ async def build_worker(
             graceful_shutdown_timeout=timedelta(seconds=10),
         )
     finally:
+        await webhook_http.aclose()
         if own_notifier:
             await notifier.close()
         await engine.dispose()

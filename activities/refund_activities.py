@@ -19,8 +19,10 @@ from temporalio.exceptions import ApplicationError
 
 from activities.types import (
     AuditInput,
+    DisputeInput,
     NoticeInput,
     OutcomeInput,
+    RejectionInput,
     ResponseInput,
     SendInput,
     SendResult,
@@ -29,10 +31,21 @@ from activities.types import (
 from db.attempts import append_status, attempt_by_key, claim_attempt, nth_contact
 from db.audit import append_audit
 from db.engine import SessionFactory
-from db.models import Contact, InAppNotice, LossEntry, Merchant, NotificationAttempt, Refund, utcnow
+from db.facts import message_facts, refund_facts
+from db.models import (
+    Contact,
+    InAppNotice,
+    LossEntry,
+    Merchant,
+    NotificationAttempt,
+    Refund,
+    utcnow,
+)
 from db.responses import record_response
+from db.risk import latest_assessment
 from db.upsert import insert_ignore
 from domain.money import format_money
+from evidence import record_risk_gate_evidence
 from notifier.base import (
     OPTED_OUT,
     AmbiguousProviderError,
@@ -41,10 +54,13 @@ from notifier.base import (
     ProviderReceipt,
     RetryableProviderError,
 )
-from notifier.texts import RefundFacts, in_app_text, sms_text
+from notifier.texts import RefundFacts, evidence_sms_text, in_app_text, sms_text
 from pacing import Pacer, send_priority
 
-__all__ = ["ActivityConfig", "RefundActivities"]
+__all__ = ["LOSS_OUTCOMES", "ActivityConfig", "RefundActivities"]
+
+# Outcomes written to the loss ledger: the refund was auto-approved without the merchant's say.
+LOSS_OUTCOMES = frozenset({"timed_out", "evidence_missed"})
 
 log = structlog.get_logger(__name__)
 
@@ -78,6 +94,8 @@ class RefundActivities:
             self.record_audit,
             self.record_outcome,
             self.record_in_app_response,
+            self.record_dispute,
+            self.record_rejection_evidence,
         ]
 
     # ------------------------------------------------------------------ in-app
@@ -85,7 +103,10 @@ class RefundActivities:
     async def notify_in_app(self, notice: NoticeInput) -> None:
         async with self._sessions() as session:
             refund, merchant = await self._load(session, notice.refund_id)
-            message = in_app_text(self._facts(refund, merchant), notice.purpose)
+            facts = await message_facts(
+                session, refund, merchant, evidence=notice.purpose == "evidence"
+            )
+            message = in_app_text(facts, notice.purpose)
             created = await insert_ignore(
                 session,
                 InAppNotice,
@@ -195,8 +216,10 @@ class RefundActivities:
                 return SendResult(SendStatus.THROTTLED, key)
             session.add(attempt)
             await session.commit()
-            facts = self._facts(refund, merchant)
-            others = await self._other_open(session, refund, merchant) if channel == "sms" else []
+            evidence = request.purpose == "evidence"
+            facts = await message_facts(session, refund, merchant, evidence=evidence)
+            listed = channel == "sms" and not evidence
+            others = await self._other_open(session, refund, merchant) if listed else []
             phone = contact.phone
             contact_id = contact.id
 
@@ -287,7 +310,7 @@ class RefundActivities:
             )
             .order_by(col(Refund.deadline_at))
         )
-        return [self._facts(other, merchant) for other in (await session.exec(statement)).all()]
+        return [refund_facts(other, merchant) for other in (await session.exec(statement)).all()]
 
     async def _deliver(
         self,
@@ -300,9 +323,10 @@ class RefundActivities:
         base = self._config.public_base_url
         q = f"key={quote(key, safe='')}"
         if channel == "sms":
+            body = evidence_sms_text(facts) if facts.evidence_left is not None else None
             return await self._notifier.send_sms(
                 to=phone,
-                body=sms_text(facts, others),
+                body=body or sms_text(facts, others),
                 status_callback=f"{base}/twilio/status/sms?{q}",
             )
         return await self._notifier.place_call(
@@ -405,7 +429,7 @@ class RefundActivities:
                 refund.resolution = outcome.resolution
                 refund.closed_at = utcnow()
                 session.add(refund)
-            if outcome.outcome == "timed_out":
+            if outcome.outcome in LOSS_OUTCOMES:
                 await insert_ignore(
                     session,
                     LossEntry,
@@ -414,7 +438,7 @@ class RefundActivities:
                         "merchant_id": refund.merchant_id,
                         "amount_minor": refund.amount_minor,
                         "currency": refund.currency,
-                        "reason": "timed_out",
+                        "reason": outcome.outcome,
                         "last_channel": outcome.last_channel,
                         "recorded_at": utcnow(),
                     },
@@ -439,6 +463,52 @@ class RefundActivities:
             "refund_closed", outcome=outcome.outcome, resolution=outcome.resolution
         )
 
+    # ------------------------------------------------------------------ disputes
+    @activity.defn
+    async def record_dispute(self, dispute: DisputeInput) -> None:
+        async with self._sessions() as session:
+            refund = await session.get(Refund, dispute.refund_id)
+            if refund is None:
+                raise ApplicationError(f"refund {dispute.refund_id} not found", non_retryable=True)
+            if refund.state == "open":
+                # Stage and due time together: the evidence API reads both to accept uploads.
+                refund.stage = "rejected" if dispute.action == "reject" else "disputed"
+                refund.evidence_due_at = dispute.evidence_due
+                session.add(refund)
+            await append_audit(
+                session,
+                kind=f"dispute.{dispute.action}",
+                actor="workflow",
+                refund_id=refund.refund_id,
+                merchant_id=refund.merchant_id,
+                detail={
+                    "channel": dispute.channel,
+                    "evidence_due": dispute.evidence_due.isoformat(),
+                },
+                dedup_key=f"{dispute.workflow_id}:dispute",
+            )
+            await session.commit()
+        self._log(dispute.refund_id, dispute.merchant_id, dispute.workflow_id).info(
+            "dispute_opened", action=dispute.action, evidence_due=dispute.evidence_due.isoformat()
+        )
+
+    @activity.defn
+    async def record_rejection_evidence(self, rejection: RejectionInput) -> int:
+        """The risk gate's reasons become the rejection's evidence. Returns the evidence id."""
+        async with self._sessions() as session:
+            risk = await latest_assessment(session, rejection.refund_id)
+            reasons = list(risk.reasons) if risk is not None else []
+            evidence = await record_risk_gate_evidence(
+                session,
+                refund_id=rejection.refund_id,
+                merchant_id=rejection.merchant_id,
+                request_id=rejection.request_id,
+                reasons=reasons,
+            )
+            await session.commit()
+            assert evidence.id is not None
+            return evidence.id
+
     # ------------------------------------------------------------------ helpers
     async def _load(self, session: AsyncSession, refund_id: str) -> tuple[Refund, Merchant]:
         refund = await session.get(Refund, refund_id)
@@ -448,17 +518,6 @@ class RefundActivities:
                 f"refund {refund_id} or its merchant is missing", non_retryable=True
             )
         return refund, merchant
-
-    @staticmethod
-    def _facts(refund: Refund, merchant: Merchant) -> RefundFacts:
-        return RefundFacts(
-            refund_id=refund.refund_id,
-            order_id=refund.order_id,
-            amount=format_money(refund.amount_minor, refund.currency),
-            time_left=refund.deadline_at - utcnow(),
-            language=merchant.language,
-            reply_code=refund.reply_code or "",
-        )
 
     async def _audit_attempt(
         self, session: AsyncSession, attempt: NotificationAttempt, kind: str

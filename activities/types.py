@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 __all__ = [
     "AuditInput",
+    "DisputeInput",
     "NoticeInput",
     "OutcomeInput",
+    "RejectionInput",
     "ResponseInput",
+    "RiskFeedbackInput",
     "SendInput",
     "SendResult",
     "SendStatus",
@@ -79,7 +83,7 @@ class OutcomeInput:
     refund_id: str
     merchant_id: str
     workflow_id: str
-    outcome: str  # resolved | timed_out
+    outcome: str  # resolved | timed_out | evidence_missed
     resolution: str | None = None
     answer: str | None = None
     last_channel: str | None = None
@@ -92,3 +96,35 @@ class ResponseInput:
     refund_id: str
     action: str
     source_event_id: str
+
+
+@dataclass(frozen=True)
+class DisputeInput:
+    """The merchant disputed (or rejected) the refund: evidence is due by ``evidence_due``."""
+
+    refund_id: str
+    merchant_id: str
+    workflow_id: str
+    action: str  # dispute | reject
+    channel: str
+    evidence_due: datetime
+
+
+@dataclass(frozen=True)
+class RejectionInput:
+    """A one-click rejection: the risk gate's reasons become the evidence (idempotent on key)."""
+
+    refund_id: str
+    merchant_id: str
+    workflow_id: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class RiskFeedbackInput:
+    """How a watch ended, recorded per buyer and device for the risk gate's next refund."""
+
+    refund_id: str
+    outcome: str  # the watch's outcome: resolved | timed_out | evidence_missed
+    resolution: str | None = None  # approved | rejected | cancelled, when resolved
+    answer: str | None = None  # the merchant's answer, e.g. dispute | reject | handle_now

@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from api.auth import Caller, require_reader
-from api.routes import merchant_app, merchants, pages, refunds, support, twilio, voice
+from api.routes import evidence, merchant_app, merchants, pages, refunds, support, twilio, voice
 from api.services import Services, build_services, get_services
 from config.settings import Settings
 from observability import DatabaseMetrics, RequestMetrics, metrics_response
@@ -58,7 +58,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             swagger_favicon_url="/static/swagger/favicon-32x32.png",
         )
 
-    for module in (merchants, refunds, support, merchant_app, twilio, voice):
+    for module in (merchants, refunds, support, merchant_app, evidence, twilio, voice):
         app.include_router(module.router)
     app.include_router(pages.router)  # support web pages under /support
 

@@ -12,6 +12,7 @@ from api.services import Services
 from db.audit import append_audit
 from db.models import Contact, Refund, utcnow
 from db.responses import record_response
+from db.risk import refund_is_abnormal
 from domain.masking import mask_phone
 from workflows.inputs import MerchantAnswer
 
@@ -22,9 +23,14 @@ log = structlog.get_logger(__name__)
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
 START_WORDS = {"START", "YES", "UNSTOP"}
 HELP_WORDS = {"HELP", "INFO"}
-# "1", "2", or with the refund's reply code: "1A", "2 b", "1A."
-_ANSWER = re.compile(r"^\s*([12])\s*([A-Za-z])?\s*[.!]?\s*$")
-_ACTIONS = {"1": "handle_now", "2": "dispute"}
+# "1", "2", "3", or with the refund's reply code: "1A", "2 b", "3A."
+_ANSWER = re.compile(r"^\s*([123])\s*([A-Za-z])?\s*[.!]?\s*$")
+_ACTIONS = {"1": "handle_now", "2": "dispute", "3": "reject"}
+_THANKS = {
+    "handle_now": "marked 'handling now'.",
+    "dispute": "marked 'abnormal'. Please submit your evidence in the merchant app.",
+    "reject": "rejected as abnormal; its risk reasons are attached as evidence.",
+}
 
 HELP_TEXT = (
     "refundwatch alerts about refunds close to auto-approval. Reply 1 to handle the refund now, "
@@ -97,12 +103,16 @@ async def handle_inbound_sms(
         else:
             return f"Which refund do you mean?{_listing(open_refunds)}", None
         action = _ACTIONS[match.group(1)]
+        if action == "reject" and not await refund_is_abnormal(session, refund.refund_id):
+            return (
+                f"Refund {refund.refund_id} cannot be rejected in one reply: no abnormal signal "
+                f"was found. Reply 2{refund.reply_code or ''} to dispute it with evidence.",
+                None,
+            )
         source = f"sms:{message_sid}"
         await record_response(
             session, refund=refund, channel="sms", action=action, raw=body, source_event_id=source
         )
         await session.commit()
-    reply = f"Thank you: refund {refund.refund_id} marked " + (
-        "'handling now'." if action == "handle_now" else "'abnormal'."
-    )
+    reply = f"Thank you: refund {refund.refund_id} {_THANKS[action]}"
     return reply, (refund.refund_id, MerchantAnswer(action, "sms", source, utcnow()))

@@ -28,6 +28,8 @@ from db.models import Merchant, Refund, RiskAssessment, utcnow
 from domain.money import from_minor
 from domain.quiet_hours import QuietHours, quiet_windows
 from risk import RiskInput, assess
+from risk.abnormal import is_abnormal
+from risk.history_store import history_for_intake
 from workflows.inputs import QuietWindow, RefundWatchInput
 from workflows.policy import EscalationPolicy
 from workflows.refund_watch import workflow_id_for
@@ -146,7 +148,14 @@ def _watch_input(
         risk_level=risk.level,
         policy=services.policy,
         quiet_windows=quiet_windows_for(merchant, services.policy, utcnow(), refund.deadline_at),
+        abnormal=is_abnormal(risk.reasons),
+        evidence_window_s=_evidence_window_s(refund),
     )
+
+
+def _evidence_window_s(refund: Refund) -> int | None:
+    hours = refund.intake.get("evidence_window_hours")
+    return int(hours) * 3600 if isinstance(hours, int) else None
 
 
 async def ensure_watch_started(services: Services, session: AsyncSession, refund: Refund) -> None:
@@ -216,6 +225,7 @@ async def _create(
             merchant_typical_amount=await _typical_amount(
                 session, request.merchant_id, request.currency
             ),
+            history=await history_for_intake(session, request.signals, services.risk_rules),
         ),
         services.risk_rules,
     )

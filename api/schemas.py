@@ -129,6 +129,10 @@ class MerchantOut(BaseModel):
     contacts: int
 
 
+_LATER_FIELDS = ("evidence_window_hours",)
+_LATER_SIGNALS = ("buyer_id", "device_id")
+
+
 class RefundIn(_Strict):
     refund_id: str = Field(pattern=_ID)
     merchant_id: str = Field(pattern=_ID)
@@ -141,6 +145,13 @@ class RefundIn(_Strict):
     requested_at: Instant
     deadline_at: Instant
     signals: RefundSignals = Field(default_factory=RefundSignals)
+    evidence_window_hours: int | None = Field(
+        None,
+        ge=1,
+        le=720,
+        description="Hours the platform gives the merchant to submit evidence after a dispute; "
+        "omitted = the policy's evidence window.",
+    )
 
     @field_validator("amount", mode="before")
     @classmethod
@@ -168,6 +179,14 @@ class RefundIn(_Strict):
     def canonical(self) -> dict[str, Any]:
         """What a repeated intake is compared on: normalised so equal facts compare equal."""
         data = self.model_dump(mode="json")
+        # Fields added after launch are left out when unset, so a retried intake of a refund
+        # taken in before they existed still compares equal to what was stored.
+        for key in _LATER_FIELDS:
+            if data.get(key) is None:
+                data.pop(key, None)
+        for key in _LATER_SIGNALS:
+            if data["signals"].get(key) is None:
+                data["signals"].pop(key, None)
         data["amount"] = str(self.amount_minor)
         data["requested_at"] = self.requested_at.timestamp()
         data["deadline_at"] = self.deadline_at.timestamp()
@@ -212,5 +231,8 @@ class PlatformEventOut(BaseModel):
 
 
 class AnswerRequest(_Strict):
-    action: Literal["handle_now", "dispute", "acknowledge"]
+    action: Literal["handle_now", "dispute", "acknowledge", "reject"] = Field(
+        description="reject: one-click rejection as abnormal, only for refunds the risk gate "
+        "marked abnormal; the risk reasons are attached as evidence"
+    )
     request_id: str = Field(pattern=_ID, description="Client-chosen id; a retry with it is ignored")

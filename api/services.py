@@ -11,6 +11,7 @@ from temporalio.client import Client
 from config.policy_file import load_policy
 from config.settings import Settings
 from db.engine import SessionFactory, make_engine, make_session_factory
+from evidence.store import EvidenceStore, LocalDirStore
 from risk import RiskRules, load_rules
 from workflows.policy import EscalationPolicy
 
@@ -25,6 +26,7 @@ class Services:
     temporal: Client
     risk_rules: RiskRules
     policy: EscalationPolicy
+    evidence: EvidenceStore
 
 
 async def build_services(settings: Settings, temporal: Client | None = None) -> Services:
@@ -39,6 +41,7 @@ async def build_services(settings: Settings, temporal: Client | None = None) -> 
         temporal=client,
         risk_rules=load_rules(settings.risk_rules_path),
         policy=load_policy(settings.policy_path),
+        evidence=LocalDirStore(settings.evidence_dir),
     )
 
 

@@ -1,4 +1,5 @@
-"""Support commands: `refund show`, `refunds at-risk`, `losses`, `merchant show`.
+"""Support commands: `refund show`, `refund evidence`, `refund webhooks`, `refunds at-risk`,
+`losses`, `merchant show`.
 
 Read-only, against DATABASE_URL (and TEMPORAL_ADDRESS for workflow histories). Tables with rich,
 JSON with ``--json``. Every full-record read (a refund's history, a merchant) is audited as
@@ -24,10 +25,12 @@ from support.periods import PeriodError, parse_moment
 
 if TYPE_CHECKING:  # the heavy imports wait until a command runs: `refundwatch --help` stays fast
     from db.engine import SessionFactory
+    from evidence.views import EvidenceView
     from support.at_risk import AtRiskRefund
     from support.history import RefundHistory
     from support.losses import Figures, LossesSummary
     from support.merchants import MerchantView
+    from support.outbound import OutboundEventView
 
 __all__ = ["register"]
 
@@ -231,6 +234,122 @@ def _print_history(history: RefundHistory, *, show_all: bool) -> None:
     )
     if history.temporal_note:
         console.print(f"[yellow]Temporal: {history.temporal_note}[/]")
+
+
+# ---------------------------------------------------------------------------- refund evidence
+async def _load_evidence(settings: Settings, refund_id: str) -> list[EvidenceView] | None:
+    from db.audit import append_audit
+    from db.models import Refund
+    from evidence.views import load_evidence
+
+    async with _sessions(settings) as factory, factory() as session:
+        refund = await session.get(Refund, refund_id)
+        if refund is None:
+            return None
+        evidence = await load_evidence(session, refund_id, with_downloads=True)
+        await append_audit(
+            session,
+            kind="support.viewed",
+            actor="cli",
+            refund_id=refund_id,
+            merchant_id=refund.merchant_id,
+            detail={"view": "evidence"},
+        )
+        await session.commit()
+        return evidence
+
+
+@refund_app.command("evidence")
+def refund_evidence(
+    refund_id: Annotated[str, typer.Argument(help="The platform's refund id, e.g. R-1001")],
+    as_json: JsonFlag = False,
+) -> None:
+    """The evidence on refund ID: each submission, its note and its files (with sha256)."""
+    settings = _settings()
+    evidence = _run(settings, lambda s: _load_evidence(s, refund_id))
+    if evidence is None:
+        raise _fail(
+            f"refund {refund_id} not found",
+            "Check the id (the platform's refund_id, e.g. R-1001).",
+        )
+    if as_json:
+        typer.echo("[" + ",".join(item.model_dump_json() for item in evidence) + "]")
+        return
+    console = _console()
+    if not evidence:
+        console.print(f"No evidence on refund {refund_id}.")
+        return
+    table = Table(title=f"Evidence on refund {refund_id}", title_justify="left")
+    for column in ("id", "submitted UTC", "by", "category"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("note")
+    table.add_column("files (id name type size sha256)")
+    for item in evidence:
+        files = "\n".join(
+            f"{f.id} {f.filename} {f.content_type} {thousands(str(f.size_bytes))} B "
+            f"{f.sha256[:16]}…"
+            for f in item.files
+        )
+        table.add_row(
+            str(item.id),
+            utc_text(item.submitted_at),
+            item.source,
+            item.category,
+            Text(item.note or "—"),  # Text: no rich markup from what merchants typed
+            Text(files or "—"),
+        )
+    console.print(table)
+    console.print("Download a file: GET /v1/support/evidence/files/<id> (support token).")
+
+
+# ---------------------------------------------------------------------------- refund webhooks
+async def _load_webhooks(settings: Settings, refund_id: str) -> list[OutboundEventView] | None:
+    from support.outbound import load_outbound_events
+
+    async with _sessions(settings) as factory, factory() as session:
+        return await load_outbound_events(session, refund_id)
+
+
+@refund_app.command("webhooks")
+def refund_webhooks(
+    refund_id: Annotated[str, typer.Argument(help="The platform's refund id, e.g. R-1001")],
+    as_json: JsonFlag = False,
+) -> None:
+    """What refund ID told the platform: each signed webhook and every delivery attempt."""
+    settings = _settings()
+    events = _run(settings, lambda s: _load_webhooks(s, refund_id))
+    if events is None:
+        raise _fail(
+            f"refund {refund_id} not found",
+            "Check the id (the platform's refund_id, e.g. R-1001).",
+        )
+    if as_json:
+        typer.echo("[" + ",".join(event.model_dump_json() for event in events) + "]")
+        return
+    console = _console()
+    if not events:
+        console.print(f"Refund {refund_id} has told the platform nothing yet.")
+        return
+    table = Table(title=f"Webhooks of refund {refund_id} (UTC)", title_justify="left")
+    for column in ("created", "type", "event id", "delivery", "attempts"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("last error", min_width=20)
+    for event in events:
+        tries = "\n".join(
+            f"#{d.attempt} {d.at.astimezone(UTC):%H:%M:%S} {d.status_code or 'no answer'} "
+            f"{d.duration_ms} ms"
+            for d in event.deliveries
+        )
+        delivered = f"\n{utc_text(event.delivered_at)}" if event.delivered_at else ""
+        table.add_row(
+            utc_text(event.created_at),
+            event.type,
+            event.event_id,
+            event.state.replace("_", " ") + delivered,
+            tries or "—",
+            event.last_error or "—",
+        )
+    console.print(table)
 
 
 # ---------------------------------------------------------------------------- at-risk

@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from domain.quiet_hours import parse_clock
-from workflows.policy import CallSettings, EscalationPolicy, StepSpec
+from workflows.policy import CallSettings, DisputePolicy, EscalationPolicy, StepSpec
 
 __all__ = ["PolicyError", "load_policy", "parse_duration"]
 
@@ -83,6 +83,28 @@ class _QuietHours(BaseModel):
         return self
 
 
+class _Dispute(BaseModel):
+    """``before_deadline`` of these steps counts back from the evidence deadline;
+    ``at: intake`` means when the dispute is opened."""
+
+    model_config = ConfigDict(extra="forbid")
+    evidence_window: Duration = Field(default=86400, gt=0)
+    steps: list[_Step] = []
+
+
+def _step_specs(steps: list[_Step]) -> list[StepSpec]:
+    return [
+        StepSpec(
+            name=step.name,
+            channel=step.channel,
+            before_deadline_s=step.before_deadline,
+            retries=step.retries,
+            retry_backoff_s=step.retry_backoff,
+        )
+        for step in steps
+    ]
+
+
 class _PolicyFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: str = Field(min_length=1, max_length=64)
@@ -93,12 +115,13 @@ class _PolicyFile(BaseModel):
     min_step_gap: Duration = 300
     acknowledged: _Acknowledged = _Acknowledged()
     quiet_hours: _QuietHours | None = None
+    dispute: _Dispute = _Dispute()
 
     @model_validator(mode="after")
     def _consistent(self) -> _PolicyFile:
-        names = [step.name for step in self.steps]
+        names = [step.name for step in self.steps + self.dispute.steps]
         if len(set(names)) != len(names):
-            raise ValueError("step names must be unique")
+            raise ValueError("step names must be unique, dispute steps included")
         if any(factor <= 0 or factor > 10 for factor in self.risk_scaling.values()):
             raise ValueError("risk_scaling factors must be between 0 and 10")
         if any(count < 0 for count in self.contacts_by_level.values()):
@@ -122,16 +145,7 @@ def load_policy(path: Path) -> EscalationPolicy:
         raise PolicyError(f"{path}: {problems}") from None
     return EscalationPolicy(
         version=parsed.version,
-        steps=[
-            StepSpec(
-                name=step.name,
-                channel=step.channel,
-                before_deadline_s=step.before_deadline,
-                retries=step.retries,
-                retry_backoff_s=step.retry_backoff,
-            )
-            for step in parsed.steps
-        ],
+        steps=_step_specs(parsed.steps),
         call=CallSettings(
             result_timeout_s=parsed.call.result_timeout,
             machine_detection=parsed.call.machine_detection,
@@ -142,4 +156,8 @@ def load_policy(path: Path) -> EscalationPolicy:
         acknowledged_reminder_s=parsed.acknowledged.reminder_before_deadline,
         quiet_start=parsed.quiet_hours.start if parsed.quiet_hours else None,
         quiet_end=parsed.quiet_hours.end if parsed.quiet_hours else None,
+        dispute=DisputePolicy(
+            evidence_window_s=parsed.dispute.evidence_window,
+            steps=_step_specs(parsed.dispute.steps),
+        ),
     )

@@ -10,7 +10,14 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from config.policy_file import parse_duration
@@ -105,7 +112,41 @@ class Settings(BaseSettings):
     overdue_grace_s: Seconds = Field(default=900, validation_alias="REFUNDWATCH_OVERDUE_GRACE")
     report_at: str = Field(default="00:05", validation_alias="REFUNDWATCH_REPORT_AT")
 
-    @field_validator("platform_tokens", "support_tokens", mode="before")
+    # Outbound webhooks to the platform (docs/webhooks.md): unset URL = decisions are recorded
+    # but not sent. Several comma-separated secrets while rotating: each signs every delivery.
+    platform_webhook_url: str | None = Field(
+        default=None, validation_alias="REFUNDWATCH_PLATFORM_WEBHOOK_URL"
+    )
+    platform_webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        validate_default=True,
+        validation_alias="REFUNDWATCH_PLATFORM_WEBHOOK_SECRET",
+    )
+    platform_webhook_timeout_s: Seconds = Field(
+        default=10, ge=1, le=60, validation_alias="REFUNDWATCH_PLATFORM_WEBHOOK_TIMEOUT"
+    )
+    platform_webhook_max_retry_interval_s: Seconds = Field(
+        default=600, ge=1, validation_alias="REFUNDWATCH_PLATFORM_WEBHOOK_MAX_RETRY_INTERVAL"
+    )
+    platform_webhook_give_up_after_s: Seconds = Field(
+        default=3 * 24 * 3600, ge=60, validation_alias="REFUNDWATCH_PLATFORM_WEBHOOK_GIVE_UP_AFTER"
+    )
+    # Disputes: where the API keeps merchants' evidence files (see evidence/), and the limits of
+    # one submission. Files are held in memory while checked, hence the ceiling on the size.
+    evidence_dir: Path = Field(
+        default=Path(".data/evidence"), validation_alias="REFUNDWATCH_EVIDENCE_DIR"
+    )
+    evidence_max_file_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1,
+        le=100 * 1024 * 1024,
+        validation_alias="REFUNDWATCH_EVIDENCE_MAX_FILE_BYTES",
+    )
+    evidence_max_files: int = Field(
+        default=5, ge=1, le=50, validation_alias="REFUNDWATCH_EVIDENCE_MAX_FILES"
+    )
+
+    @field_validator("platform_tokens", "support_tokens", "platform_webhook_secrets", mode="before")
     @classmethod
     def _tokens(cls, value: object) -> object:
         return _split_tokens(value)
@@ -117,6 +158,25 @@ class Settings(BaseSettings):
             raise ValueError("needs at least one token (comma-separated)")
         if any(len(token.get_secret_value()) < 16 for token in value):
             raise ValueError("every token must be at least 16 characters long")
+        return value
+
+    @field_validator("platform_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        # Kept exactly as given (a trailing slash may matter to the receiver's router).
+        if not value:
+            return None  # empty = unset (compose passes ${VAR:-})
+        if not re.match(r"https?://[^/]+", value):
+            raise ValueError("must be an http(s) URL such as https://platform.example.com/hooks")
+        return value
+
+    @field_validator("platform_webhook_secrets")
+    @classmethod
+    def _webhook_secrets(cls, value: list[SecretStr], info: ValidationInfo) -> list[SecretStr]:
+        if info.data.get("platform_webhook_url") and not value:
+            raise ValueError("is required when REFUNDWATCH_PLATFORM_WEBHOOK_URL is set")
+        if any(len(secret.get_secret_value()) < 16 for secret in value):
+            raise ValueError("every secret must be at least 16 characters long")
         return value
 
     @field_validator("twilio_account_sid")

@@ -29,6 +29,8 @@ __all__ = ["run_demo"]
 
 HERE = Path(__file__).parent
 API_PORT, SANDBOX_PORT, TEMPORAL_PORT, UI_PORT = 8000, 8765, 7233, 8233
+PLATFORM_PORT = 8766  # demo/platform_receiver.py: the platform's webhook endpoint
+WEBHOOK_SECRET = "demo-platform-webhook-secret"
 PLATFORM_TOKEN = "demo-platform-token-0001"
 SUPPORT_TOKEN = "demo-support-token-00001"
 DEADLINE_IN = timedelta(seconds=75)
@@ -99,11 +101,15 @@ def _environment(data_dir: Path) -> dict[str, str]:
         "REFUNDWATCH_SUPPORT_TOKENS": SUPPORT_TOKEN,
         "REFUNDWATCH_MERCHANT_TOKEN_SECRET": "demo-merchant-token-secret",
         "REFUNDWATCH_LOG_FORMAT": "json",
+        "REFUNDWATCH_PLATFORM_WEBHOOK_URL": f"http://127.0.0.1:{PLATFORM_PORT}/webhooks/refundwatch",
+        "REFUNDWATCH_PLATFORM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "REFUNDWATCH_PLATFORM_WEBHOOK_MAX_RETRY_INTERVAL": "5s",
     }
 
 
 async def _start(stack: Stack) -> None:
-    busy = [p for p in (API_PORT, SANDBOX_PORT, TEMPORAL_PORT, UI_PORT) if not port_free(p)]
+    ports = (API_PORT, SANDBOX_PORT, TEMPORAL_PORT, UI_PORT, PLATFORM_PORT)
+    busy = [p for p in ports if not port_free(p)]
     if busy:
         raise RuntimeError(f"ports {busy} are in use: stop what runs there and try again")
     console.print("[bold]starting[/] Temporal dev server (file database, search attributes) …")
@@ -122,10 +128,17 @@ async def _start(stack: Stack) -> None:
          "--calls-per-second", "1",  # as a real Twilio account; refundwatch paces itself
          "--inbound-sms-url", f"http://127.0.0.1:{API_PORT}/twilio/sms"],
     )  # fmt: skip
+    # The platform's webhook endpoint refuses each event's first try (503) to show the retry.
+    stack.start(
+        "platform",
+        [py, "-m", "demo.platform_receiver", "--port", str(PLATFORM_PORT),
+         "--secret", WEBHOOK_SECRET, "--fail-first", "1"],
+    )  # fmt: skip
     stack.start("api", [py, "-m", "cli.main", "api", "--port", str(API_PORT)])
     stack.start("worker", [py, "-m", "cli.main", "worker"])
     await stack.wait_http(f"http://127.0.0.1:{SANDBOX_PORT}/sandbox/calls")
     await stack.wait_http(f"http://127.0.0.1:{API_PORT}/readyz")
+    await stack.wait_http(f"http://127.0.0.1:{PLATFORM_PORT}/healthz")
 
 
 async def _post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -167,7 +180,9 @@ async def _play(stack: Stack) -> int:
                 console.print(f"        · {reason['text']}")
         console.print(f"\ndeadline for all: {deadline:%H:%M:%S} UTC ({DEADLINE_IN.seconds} s)\n")
         await _watch(stack, client, start, deadline)
-        return await _summary(client)
+        code = await _summary(client)
+        await _webhooks(client)
+        return code
 
 
 async def _watch(
@@ -256,6 +271,30 @@ async def _summary(client: httpx.AsyncClient) -> int:
     return 0
 
 
+async def _webhooks(client: httpx.AsyncClient) -> None:
+    """What the platform was told: refundwatch's delivery records next to what the platform's
+    endpoint says it received (and verified)."""
+    support = {"Authorization": f"Bearer {SUPPORT_TOKEN}"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PLATFORM_PORT}") as platform:
+        received = {e["event_id"]: e for e in (await platform.get("/events")).json()}
+    table = Table(title="webhooks to the platform (signed, retried until acknowledged)")
+    for column in ("refund", "event", "delivery", "attempts", "platform received"):
+        table.add_column(column, no_wrap=True)
+    for refund in REFUNDS:
+        path = f"/v1/support/refunds/{refund.refund_id}/outbound-events"
+        for event in (await client.get(path, headers=support)).json():
+            answers = " → ".join(str(d["status_code"] or "no answer") for d in event["deliveries"])
+            got = received.get(event["event_id"])
+            table.add_row(
+                refund.refund_id, event["type"], event["state"], answers or "—",
+                f"verified, acked {got['acknowledgements']}x" if got else "not yet",
+            )  # fmt: skip
+    if table.row_count:
+        console.print(table)
+    else:
+        console.print("webhooks to the platform: none yet")
+
+
 def _fresh_dir(data_dir: Path) -> Path:
     """Each demo starts from empty databases so its summary covers only its own refunds."""
     if data_dir.exists():
@@ -283,6 +322,7 @@ async def run_demo(*, data_dir: Path, serve: bool) -> int:
             f" support token {SUPPORT_TOKEN})\n"
             f"Temporal UI: http://127.0.0.1:{UI_PORT}/namespaces/default/workflows\n"
             f"Support:     http://127.0.0.1:{API_PORT}/support   (sign in with the support token)\n"
+            f"Platform:    http://127.0.0.1:{PLATFORM_PORT}/events   (webhooks it received)\n"
             f"CLI:         set -a; . {stack.data_dir / 'env'}; set +a; "
             ".venv/bin/refundwatch refund show R-1002\n"
         )

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from risk.levels import RiskLevel
 from risk.signals import RefundSignals
+
+if TYPE_CHECKING:  # risk.history builds RiskReasons: a runtime import would be circular
+    from risk.history import BuyerHistory
 
 __all__ = ["RiskAssessmentResult", "RiskInput", "RiskReason"]
 
@@ -25,6 +29,8 @@ class RiskInput:
     signals: RefundSignals
     # Typical (median) refund of this merchant in this currency; None if there is no history.
     merchant_typical_amount: Decimal | None
+    # Outcomes of the buyer's / device's earlier refunds; None when not looked up.
+    history: BuyerHistory | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.amount, Decimal) or not self.amount.is_finite() or self.amount < 0:

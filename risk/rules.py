@@ -5,6 +5,7 @@ The format is documented in docs/risk-rules.md; config/risk_rules.default.yaml i
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,11 +29,13 @@ from risk.tiers import (
 
 __all__ = [
     "AmountRules",
+    "HistoryRules",
     "Levels",
     "RelativeAmountRule",
     "RiskRules",
     "RiskRulesError",
     "SignalRules",
+    "SubjectHistoryRules",
     "load_rules",
 ]
 
@@ -91,6 +94,43 @@ class SignalRules(StrictModel):
     repeat_requests: CountTiers = Field(default_factory=list)
 
 
+class SubjectHistoryRules(StrictModel):
+    """Points per earlier refund of this buyer (or device) that ended in each way."""
+
+    dispute_upheld: Points = 0
+    refund_rejected: Points = 0
+    evidence_missed: Points = 0
+    timed_out: Points = 0
+    handled: Points = 0
+    # However long the history, it adds at most this much (a serial refunder is already high).
+    max_points: Points = 100
+
+    def points_for(self, outcome: str) -> int:
+        points: int = getattr(self, outcome)
+        return points
+
+    @property
+    def scores_anything(self) -> bool:
+        return self.max_points > 0 and any(points for name, points in self if name != "max_points")
+
+
+class HistoryRules(StrictModel):
+    """Outcomes of the buyer's and the device's earlier refunds (risk feedback)."""
+
+    lookback_days: Annotated[int, Field(strict=True, ge=1, le=3650)] = 180
+    buyer: SubjectHistoryRules = Field(default_factory=SubjectHistoryRules)
+    device: SubjectHistoryRules = Field(default_factory=SubjectHistoryRules)
+
+    @property
+    def scores_anything(self) -> bool:
+        """False when the section is absent or all zero: intake then skips the history query."""
+        return self.buyer.scores_anything or self.device.scores_anything
+
+    def since(self, now: datetime) -> datetime:
+        """Outcomes recorded at or after this moment count."""
+        return now - timedelta(days=self.lookback_days)
+
+
 class RiskRules(StrictModel):
     model_config = ConfigDict(coerce_numbers_to_str=True)  # `version: 3` is fine
 
@@ -101,6 +141,7 @@ class RiskRules(StrictModel):
     always_track_at_or_above: dict[Currency, Money] = Field(default_factory=dict)
     amount: AmountRules = Field(default_factory=AmountRules)
     signals: SignalRules = Field(default_factory=SignalRules)
+    history: HistoryRules = Field(default_factory=HistoryRules)
 
 
 def load_rules(path: Path) -> RiskRules:

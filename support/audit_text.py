@@ -82,6 +82,29 @@ def describe_audit(kind: str, actor: str, detail: dict[str, Any]) -> str:
     if kind == "refund.timed_out":
         via = d.get("last_channel") or "no channel"
         return f"Closed: timed out, {d.get('amount')} lost (last reached by {via})"
+    if kind == "refund.evidence_missed":
+        return f"Closed: evidence window missed, {d.get('amount')} lost"
+    if kind == "dispute.dispute":
+        return f"Merchant disputed by {d.get('channel')}: evidence due {d.get('evidence_due')}"
+    if kind == "dispute.reject":
+        return f"Merchant rejected as abnormal by {d.get('channel')} (risk reasons as evidence)"
+    if kind == "evidence.planned":
+        steps = ", ".join(str(s.get("step")) for s in d.get("steps", []))
+        return f"Evidence reminders planned before {d.get('evidence_due')}: {steps or 'none'}"
+    if kind == "evidence.late":
+        return f"Evidence {d.get('evidence_id')} arrived after the evidence window"
+    if kind == "platform.told":
+        return f"Platform told: {d.get('type')} (event {d.get('event_id')})"
+    if kind == "evidence.submitted":
+        files = len(d.get("files", []))
+        by = "risk gate reasons" if d.get("source") == "risk_gate" else f"{files} file(s)"
+        return f"Evidence {d.get('evidence_id')} submitted: {d.get('category')}, {by}"
+    if kind == "webhook.acknowledged":
+        return f"Platform acknowledged webhook {d.get('type')} (attempt {d.get('attempts')})"
+    if kind == "webhook.refused":
+        return f"Platform refused webhook {d.get('type')} with 410 Gone: not retried"
+    if kind == "webhook.abandoned":
+        return f"Webhook {d.get('type')} abandoned after {d.get('attempts')} attempts"
     if kind == "support.viewed":
         return f"Record viewed by {actor} ({d.get('view')})"
     shown = ", ".join(f"{k}={v}" for k, v in d.items() if not isinstance(v, dict | list))

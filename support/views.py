@@ -20,6 +20,7 @@ from db.models import (
 )
 from domain.masking import mask_name, mask_phone
 from domain.money import from_minor
+from evidence.views import EvidenceView, load_evidence
 
 __all__ = ["AttemptView", "RefundView", "TimelineEntry", "load_refund_view", "load_timeline"]
 
@@ -64,6 +65,9 @@ class RefundView(BaseModel):
     loss: str | None
     attempts: list[AttemptView]
     responses: list[ResponseView]
+    # Disputes: evidence is due by then; every submission, with support download URLs.
+    evidence_due_at: datetime | None = None
+    evidence: list[EvidenceView] = []
 
 
 class TimelineEntry(BaseModel):
@@ -112,6 +116,7 @@ async def load_refund_view(session: AsyncSession, refund_id: str) -> RefundView 
     ).all()
     loss = await session.exec(select(LossEntry).where(LossEntry.refund_id == refund_id))
     loss_row = loss.first()
+    evidence = await load_evidence(session, refund_id, with_downloads=True)
     return RefundView(
         refund_id=refund.refund_id,
         merchant_id=refund.merchant_id,
@@ -153,6 +158,8 @@ async def load_refund_view(session: AsyncSession, refund_id: str) -> RefundView 
             ResponseView(channel=r.channel, action=r.action, raw=r.raw, received_at=r.received_at)
             for r in responses
         ],
+        evidence_due_at=refund.evidence_due_at,
+        evidence=evidence,
     )
 
 

@@ -3,13 +3,10 @@ PostgreSQL database, the Twilio sandbox and the API over HTTP on loopback, and a
 
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from temporalio.client import Client
@@ -18,8 +15,10 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from api.services import build_services
 from config.settings import Settings, load_settings
-from db.migrate import upgrade
+from demo.platform_receiver import PATH as RECEIVER_PATH
+from demo.platform_receiver import PlatformReceiver, create_receiver_app
 from demo.processes import temporal_binary
+from tests.support.database import fresh_database
 from tests.support.http_server import free_port, serve_asgi
 from tests.support.stack import LiveStack
 from twilio_sandbox import SandboxConfig, load_scenario
@@ -28,11 +27,11 @@ from worker import build_worker
 from workflows import search_attributes as sa
 
 HERE = Path(__file__).parent
-ADMIN_URL = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ACCOUNT_SID = "AC" + "ab" * 16
 AUTH_TOKEN = "test-auth-token-0123456789"
 PLATFORM_TOKEN = "test-platform-token-000001"
 SUPPORT_TOKEN = "test-support-token-0000001"
+WEBHOOK_SECRET = "test-webhook-secret-000001"
 
 
 @pytest.fixture(scope="session")
@@ -50,19 +49,8 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture(scope="session")
 async def database_url() -> AsyncIterator[str]:
-    name = f"rw_test_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    base = ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    url = f"{base}/{name}"
-    await asyncio.to_thread(upgrade, url)
-    try:
+    async with fresh_database() as url:
         yield url
-    finally:
-        admin = await asyncpg.connect(ADMIN_URL)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +71,25 @@ async def sandbox_url(api_port: int) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, sandbox_url: str, api_port: int) -> Settings:
+def platform_receiver() -> PlatformReceiver:
+    """The platform's webhook endpoint: acknowledges everything unless a test says otherwise."""
+    return PlatformReceiver([WEBHOOK_SECRET])
+
+
+@pytest.fixture(scope="session")
+async def platform_webhook_url(platform_receiver: PlatformReceiver) -> AsyncIterator[str]:
+    async with serve_asgi(create_receiver_app(platform_receiver)) as url:
+        yield url + RECEIVER_PATH
+
+
+@pytest.fixture(scope="session")
+def settings(
+    database_url: str,
+    sandbox_url: str,
+    api_port: int,
+    platform_webhook_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Settings:
     return load_settings(
         database_url=database_url,
         temporal_task_queue=f"refundwatch-test-{uuid.uuid4().hex[:6]}",
@@ -99,12 +105,20 @@ def settings(database_url: str, sandbox_url: str, api_port: int) -> Settings:
         # Many scenarios share one account here; pacing itself is tested in test_pacing.py.
         calls_per_second=20,
         sms_per_second=20,
+        platform_webhook_url=platform_webhook_url,
+        platform_webhook_secrets=WEBHOOK_SECRET,
+        platform_webhook_max_retry_interval_s=2,  # webhook retries in seconds, not minutes
+        evidence_dir=tmp_path_factory.mktemp("evidence"),
     )
 
 
 @pytest.fixture(scope="session")
 async def stack(
-    temporal_env: WorkflowEnvironment, settings: Settings, api_port: int, sandbox_url: str
+    temporal_env: WorkflowEnvironment,
+    settings: Settings,
+    api_port: int,
+    sandbox_url: str,
+    platform_receiver: PlatformReceiver,
 ) -> AsyncIterator[LiveStack]:
     client: Client = temporal_env.client
     services = await build_services(settings, temporal=client)
@@ -124,5 +138,6 @@ async def stack(
             sandbox=sandbox,
             platform_token=PLATFORM_TOKEN,
             support_token=SUPPORT_TOKEN,
+            receiver=platform_receiver,
         )
     await services.engine.dispose()

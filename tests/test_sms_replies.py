@@ -38,7 +38,7 @@ async def test_reply_codes_pick_the_right_refund_among_several(stack: LiveStack)
 
     disputed = await _text(stack, phones[0], "2b")
     assert second in " ".join(disputed["replies"])
-    view = await stack.wait_view(second, lambda v: v["stage"] == "acknowledged")
+    view = await stack.wait_view(second, lambda v: v["stage"] == "disputed")
     assert [(r["channel"], r["action"], r["raw"]) for r in view["responses"]] == [
         ("sms", "dispute", "2b")
     ]
@@ -68,7 +68,7 @@ async def test_sms_text_names_its_code_and_lists_other_open_refunds(stack: LiveS
     )
     messages = (await stack.sandbox.get("/sandbox/messages")).json()
     sms = next(m for m in messages if m["to"] == phones[0])
-    assert "Reply 1B to handle it now, 2B if it is abnormal." in sms["body"]
+    assert "Reply 1B to handle it now, 2B if it is abnormal, 3B to reject it" in sms["body"]
     assert f"Also open: {early['refund_id']}" in sms["body"] and "1A/2A" in sms["body"]
     for body in (early, soon):
         await stack.http.post(

@@ -17,7 +17,7 @@ def _calls(view: dict[str, object]) -> list[dict[str, object]]:
     return [a for a in view["attempts"] if a["channel"] == "call"]  # type: ignore[attr-defined]
 
 
-async def test_keypad_2_records_a_dispute_and_stops_escalation(stack: LiveStack) -> None:
+async def test_keypad_2_records_a_dispute_and_opens_the_evidence_window(stack: LiveStack) -> None:
     merchant_id, _ = await stack.merchant([{"calls": [{"answer": "human", "digits": ["2"]}]}])
     body = stack.refund_body(merchant_id, deadline_in=18)
     assert (await stack.intake(body)).status_code == 201
@@ -25,7 +25,7 @@ async def test_keypad_2_records_a_dispute_and_stops_escalation(stack: LiveStack)
     assert [(r["channel"], r["action"], r["raw"]) for r in view["responses"]] == [
         ("call", "dispute", "2")
     ]
-    view = await stack.wait_view(body["refund_id"], lambda v: v["stage"] == "acknowledged")
+    view = await stack.wait_view(body["refund_id"], lambda v: v["stage"] == "disputed")
     await _close(stack, body["refund_id"])
     assert await stack.outcome(body["refund_id"]) == "resolved"
     assert len(_calls(await stack.view(body["refund_id"]))) == 1
@@ -76,7 +76,7 @@ async def test_one_call_walks_the_merchant_through_all_open_refunds(stack: LiveS
     view = await stack.wait_view(later["refund_id"], lambda v: v["merchant_answer"] == "dispute")
     assert view["responses"][0]["channel"] == "call"
     assert _calls(view) == [], "answered on the other refund's call: no call of its own"
-    await stack.wait_view(later["refund_id"], lambda v: v["stage"] == "acknowledged")
+    await stack.wait_view(later["refund_id"], lambda v: v["stage"] == "disputed")
     first = await stack.view(urgent["refund_id"])
     assert first["merchant_answer"] == "handle_now"
     assert len(_calls(first)) == 1

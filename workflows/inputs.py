@@ -42,13 +42,17 @@ class RefundWatchInput:
     risk_level: str
     policy: EscalationPolicy
     quiet_windows: list[QuietWindow] = field(default_factory=list)
+    # The risk gate found abnormal signals: the merchant may reject in one click (keypad 3).
+    abnormal: bool = False
+    # Evidence window the platform grants after a dispute; None = the policy's.
+    evidence_window_s: int | None = None
 
 
 @dataclass(frozen=True)
 class MerchantAnswer:
     """A merchant's answer already recorded in the database (keypad, SMS reply, in-app)."""
 
-    action: str  # handle_now | dispute | acknowledge
+    action: str  # handle_now | dispute | acknowledge | reject
     channel: str  # call | sms | in_app
     source_event_id: str
     at: datetime
@@ -109,3 +113,6 @@ class WatchStatus:
     steps_done: list[str] = field(default_factory=list)
     next_step: str | None = None
     next_step_at: datetime | None = None
+    dispute: str | None = None  # dispute | reject
+    evidence_due: datetime | None = None
+    evidence_id: int | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["CallSettings", "EscalationPolicy", "StepSpec"]
+__all__ = ["CallSettings", "DisputePolicy", "EscalationPolicy", "StepSpec"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,15 @@ class CallSettings:
 
 
 @dataclass(frozen=True)
+class DisputePolicy:
+    """After a dispute: how long the merchant has to submit evidence, and the lighter ladder
+    ("evidence still missing, N hours left") placed before that evidence deadline."""
+
+    evidence_window_s: int = 86400
+    steps: list[StepSpec] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class EscalationPolicy:
     version: str
     steps: list[StepSpec]
@@ -46,6 +55,7 @@ class EscalationPolicy:
     # The API turns them into UTC windows; the workflow never reads time zones itself.
     quiet_start: str | None = "21:00"
     quiet_end: str | None = "08:00"
+    dispute: DisputePolicy = field(default_factory=DisputePolicy)
 
     def scaling_for(self, level: str) -> float:
         return self.risk_scaling.get(level, 1.0)

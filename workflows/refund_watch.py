@@ -17,9 +17,12 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.types import (
         AuditInput,
+        DisputeInput,
         NoticeInput,
         OutcomeInput,
+        RejectionInput,
         ResponseInput,
+        RiskFeedbackInput,
         SendInput,
         SendResult,
         SendStatus,
@@ -27,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.inputs import (
         DeadlineMove,
+        EvidenceSubmitted,
         InAppAnswer,
         MerchantAnswer,
         NotificationStatus,
@@ -35,11 +39,14 @@ with workflow.unsafe.imports_passed_through():
         WatchStatus,
     )
     from workflows.ladder import LadderPlan, PlannedStep, plan_ladder
+    from workflows.outbound import tell_platform
     from workflows.policy import StepSpec
 
 __all__ = ["ANSWER_ACTIONS", "RefundWatchWorkflow", "workflow_id_for"]
 
-ANSWER_ACTIONS = frozenset({"handle_now", "dispute", "acknowledge"})
+ANSWER_ACTIONS = frozenset({"handle_now", "dispute", "acknowledge", "reject"})
+# Answers that say "this refund is abnormal": they open the dispute phase.
+_DISPUTING = frozenset({"dispute", "reject"})
 _CALL_FINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 _SMS_FAILED = frozenset({"failed", "undelivered"})
 _BEFORE_CALLS = frozenset({"watching", "in_app_sent", "sms_sent"})
@@ -53,6 +60,7 @@ _SEND_RETRY = RetryPolicy(
 _QUICK = timedelta(seconds=30)
 # Workflow changes that alter the commands of running watches; see tests/test_replay.py.
 _PATCH_LATE_RESOLUTION = "late-resolution-is-timeout"
+_PATCH_DISPUTES = "dispute-phase"  # disputes, evidence, rejections, platform webhooks, feedback
 
 
 def workflow_id_for(refund_id: str) -> str:
@@ -79,6 +87,12 @@ class RefundWatchWorkflow:
         self._last_channel: str | None = None
         self._outcome: str | None = None
         self._audit_seq = 0
+        # The dispute phase: a dispute or one-click rejection, then evidence or its deadline.
+        self._dispute: MerchantAnswer | None = None
+        self._dispute_taken = False
+        self._evidence_due: datetime | None = None
+        self._evidence: EvidenceSubmitted | None = None
+        self._evidence_taken = False
 
     # ----------------------------------------------------------------- messages in
     @workflow.signal
@@ -86,8 +100,13 @@ class RefundWatchWorkflow:
         if answer.source_event_id in self._seen or answer.action not in ANSWER_ACTIONS:
             return
         self._seen.add(answer.source_event_id)
-        if self._answer is None and self._outcome is None:
+        if self._outcome is not None or (answer.action == "reject" and not self._in.abnormal):
+            return
+        if self._answer is None:
             self._answer = answer
+        if answer.action in _DISPUTING and self._dispute is None:
+            # A dispute may follow "I'll handle it": the merchant looked and found it abnormal.
+            self._dispute = answer
 
     @workflow.update
     async def answer_in_app(self, answer: InAppAnswer) -> str:
@@ -97,6 +116,8 @@ class RefundWatchWorkflow:
             "record_in_app_response", ResponseInput(self._in.refund_id, answer.action, source)
         )
         self.merchant_answered(MerchantAnswer(answer.action, "in_app", source, workflow.now()))
+        if answer.action in _DISPUTING and self._dispute is not None:
+            return self._dispute.action
         return self._answer.action if self._answer else answer.action
 
     @answer_in_app.validator
@@ -107,6 +128,22 @@ class RefundWatchWorkflow:
             raise ValueError("this refund is already closed")
         if answer.action not in ANSWER_ACTIONS:
             raise ValueError(f"unknown action {answer.action!r}")
+        if answer.action == "reject" and not self._in.abnormal:
+            raise ValueError(
+                "one-click rejection is only for refunds the risk gate marked abnormal; "
+                "dispute it and submit evidence instead"
+            )
+        if answer.action in _DISPUTING and self._dispute is not None:
+            raise ValueError(f"this refund is already under a {self._dispute.action}")
+
+    @workflow.signal
+    def evidence_submitted(self, evidence: EvidenceSubmitted) -> None:
+        key = f"evidence:{evidence.evidence_id}"
+        if key in self._seen or self._outcome is not None:
+            return
+        self._seen.add(key)
+        if self._evidence is None and self._evidence_due is not None:
+            self._evidence = evidence
 
     @workflow.signal
     def resolve(self, resolution: Resolution) -> None:
@@ -152,6 +189,11 @@ class RefundWatchWorkflow:
             steps_done=list(self._done),
             next_step=upcoming.spec.name if upcoming else None,
             next_step_at=upcoming.at if upcoming else None,
+            dispute=self._dispute.action if self._dispute else None,
+            evidence_due=self._evidence_due,
+            evidence_id=(
+                self._evidence.evidence_id if self._evidence and self._evidence_taken else None
+            ),
         )
 
     # ----------------------------------------------------------------- the run loop
@@ -166,15 +208,25 @@ class RefundWatchWorkflow:
             if workflow.now() >= self._deadline:
                 outcome = "timed_out"
                 break
+            if self._evidence is not None and not self._evidence_taken:
+                await self._take_evidence(self._evidence)
+            if self._evidence_missed():
+                await self._tell("refund.evidence_missed", "1")
+                outcome = "evidence_missed"
+                break
             if self._replan:
                 self._replan = False
                 workflow.upsert_search_attributes([sa.DEADLINE.value_set(self._deadline)])
                 await self._plan("replanned")
             if self._answer is not None and not self._acknowledged:
                 await self._enter_acknowledged_watch()
+            if self._dispute is not None and not self._dispute_taken:
+                await self._open_dispute(self._dispute)
             if self._advance_reason is not None:
                 await self._advance_next_step()
             target = self._queue[0].at if self._queue else self._deadline
+            if self._evidence_due is not None and not self._evidence_taken:
+                target = min(target, self._evidence_due)
             if not await self._sleep_until(target, wake_on_answer=not self._acknowledged):
                 continue
             if self._queue and self._queue[0].at <= workflow.now():
@@ -201,7 +253,7 @@ class RefundWatchWorkflow:
         )
         self._queue = list(plan.steps)
         if self._acknowledged:
-            self._queue = self._reminder_queue()
+            self._queue = self._after_answer_queue()
         await self._audit(
             f"ladder.{kind}",
             {
@@ -223,6 +275,11 @@ class RefundWatchWorkflow:
                 }
                 await self._audit("step.quiet_hours", detail)
 
+    def _after_answer_queue(self) -> list[PlannedStep]:
+        if self._dispute_taken and self._evidence_due is not None:
+            return [] if self._evidence_taken else self._evidence_queue()
+        return self._reminder_queue()
+
     def _reminder_queue(self) -> list[PlannedStep]:
         at = self._deadline - timedelta(seconds=self._in.policy.acknowledged_reminder_s)
         if at <= workflow.now() or "acknowledged_reminder" in self._done:
@@ -234,16 +291,113 @@ class RefundWatchWorkflow:
         self._acknowledged = True
         cancelled = [step.spec.name for step in self._queue]
         self._queue = self._reminder_queue()
-        await self._set_stage("acknowledged")
+        disputing = self._answer.action in _DISPUTING and self._patched(_PATCH_DISPUTES)
+        if not disputing:
+            await self._set_stage("acknowledged")
         await self._audit(
             "escalation.stopped",
             {
                 "answer": self._answer.action,
                 "channel": self._answer.channel,
                 "cancelled_steps": cancelled,
-                "lighter_watch": [s.spec.name for s in self._queue],
+                "lighter_watch": [] if disputing else [s.spec.name for s in self._queue],
             },
         )
+        if disputing:
+            self._queue = []
+        elif self._answer.action == "handle_now" and self._patched(_PATCH_DISPUTES):
+            await self._tell("refund.merchant_handling", "1")
+
+    # ----------------------------------------------------------------- the dispute phase
+    async def _open_dispute(self, answer: MerchantAnswer) -> None:
+        """ "This refund is abnormal": evidence is due within the window; a one-click rejection
+        brings its own evidence (the risk gate's reasons)."""
+        self._dispute_taken = True
+        if not self._patched(_PATCH_DISPUTES):
+            return  # a watch that started before disputes existed stays acknowledged
+        window = self._in.evidence_window_s or self._in.policy.dispute.evidence_window_s
+        self._evidence_due = workflow.now() + timedelta(seconds=window)
+        stage = "rejected" if answer.action == "reject" else "disputed"
+        await self._activity(
+            "record_dispute",
+            DisputeInput(
+                self._in.refund_id,
+                self._in.merchant_id,
+                self._wid(),
+                answer.action,
+                answer.channel,
+                self._evidence_due,
+            ),
+        )
+        await self._set_stage(stage)
+        if answer.action == "reject":
+            evidence_id: int = await workflow.execute_activity(
+                "record_rejection_evidence",
+                RejectionInput(
+                    self._in.refund_id, self._in.merchant_id, self._wid(), answer.source_event_id
+                ),
+                result_type=int,
+                start_to_close_timeout=_QUICK,
+                retry_policy=_SEND_RETRY,
+            )
+            self._evidence = EvidenceSubmitted(evidence_id, "risk_reasons", "risk_gate", answer.at)
+            self._evidence_taken = True
+            self._queue = []
+            await self._tell("refund.rejected", str(evidence_id), evidence_id)
+            return
+        await self._tell("refund.disputed", "1")
+        self._queue = self._evidence_queue()
+        await self._audit(
+            "evidence.planned",
+            {
+                "evidence_due": self._evidence_due.isoformat(),
+                "steps": [{"step": s.spec.name, "at": s.at.isoformat()} for s in self._queue],
+            },
+        )
+
+    def _evidence_queue(self) -> list[PlannedStep]:
+        assert self._evidence_due is not None
+        policy = self._in.policy
+        plan = plan_ladder(
+            replace(policy, steps=list(policy.dispute.steps)),
+            risk_level=self._in.risk_level,
+            now=workflow.now(),
+            deadline=min(self._evidence_due, self._deadline),
+            done=frozenset(self._done),
+            quiet=[(w.start, w.end) for w in self._quiet],
+        )
+        return list(plan.steps)
+
+    async def _take_evidence(self, evidence: EvidenceSubmitted) -> None:
+        assert self._evidence_due is not None
+        if evidence.at > self._evidence_due:
+            # Submitted after the window closed: it stays on record, but the window is missed.
+            self._evidence = None
+            detail = {"evidence_id": evidence.evidence_id, "reason": "after the evidence window"}
+            await self._audit("evidence.late", detail)
+            return
+        self._evidence_taken = True
+        self._queue = []
+        await self._set_stage("evidence_submitted")
+        evidence_id = evidence.evidence_id
+        await self._tell("refund.evidence_submitted", str(evidence_id), evidence_id)
+
+    def _evidence_missed(self) -> bool:
+        return (
+            self._evidence_due is not None
+            and not self._evidence_taken
+            and workflow.now() >= self._evidence_due
+        )
+
+    async def _tell(self, kind: str, key: str, evidence_id: int | None = None) -> None:
+        """Tell the platform (signed webhook, delivered by its own workflow; not awaited)."""
+        event_id = await tell_platform(
+            kind, self._in.refund_id, self._in.merchant_id, key, evidence_id=evidence_id
+        )
+        await self._audit("platform.told", {"type": kind, "event_id": event_id})
+
+    def _patched(self, patch_id: str) -> bool:
+        return workflow.patched(patch_id)
 
     async def _advance_next_step(self) -> None:
         reason = self._advance_reason
@@ -271,7 +425,9 @@ class RefundWatchWorkflow:
                 self._resolution is not None
                 or self._replan
                 or self._advance_reason is not None
-                or (wake_on_answer and self._answer is not None)
+                or (wake_on_answer and self._interrupted())
+                or (self._dispute is not None and not self._dispute_taken)
+                or (self._evidence is not None and not self._evidence_taken)
             )
 
         try:
@@ -291,8 +447,25 @@ class RefundWatchWorkflow:
         elif spec.channel == "call":
             await self._calls(spec)
 
+    def _awaiting_evidence(self) -> bool:
+        return self._evidence_due is not None and not self._evidence_taken
+
+    def _interrupted(self) -> bool:
+        """News that ends the current step: an answer, or, while evidence is awaited, the
+        evidence itself (the dispute answer is what started that phase)."""
+        if self._awaiting_evidence():
+            return self._evidence is not None
+        return self._answer is not None
+
+    def _purpose(self, spec: StepSpec) -> str:
+        if self._awaiting_evidence():
+            return "evidence"
+        if self._acknowledged:
+            return "reminder"
+        return "final" if self._is_final(spec) else "initial"
+
     async def _in_app(self, spec: StepSpec) -> None:
-        purpose = "reminder" if self._acknowledged else "initial"
+        purpose = "initial" if self._purpose(spec) == "final" else self._purpose(spec)
         await self._activity(
             "notify_in_app",
             NoticeInput(self._in.refund_id, self._in.merchant_id, self._wid(), spec.name, purpose),
@@ -307,13 +480,15 @@ class RefundWatchWorkflow:
             return
         if result.status == SendStatus.ACCEPTED:
             self._last_channel = "sms"
-            await self._set_stage("sms_sent")
+            if not self._acknowledged:
+                await self._set_stage("sms_sent")
         elif result.status != SendStatus.THROTTLED:
             # Undeliverable, opted out, no number: the next channel should not wait.
             self._advance_reason = f"SMS not sent: {result.status}"
 
     async def _calls(self, spec: StepSpec) -> None:
-        await self._set_stage("final_call" if self._is_final(spec) else "calling")
+        if not self._acknowledged:
+            await self._set_stage("final_call" if self._is_final(spec) else "calling")
         limit = self._in.policy.contacts_for(self._in.risk_level) or _MAX_CONTACTS
         for contact_index in range(min(limit, _MAX_CONTACTS)):
             for attempt in range(1, spec.retries + 2):
@@ -343,8 +518,9 @@ class RefundWatchWorkflow:
     def _should_stop_calling(self) -> bool:
         return (
             self._resolution is not None
-            or self._answer is not None
+            or self._interrupted()
             or workflow.now() >= self._deadline
+            or (self._awaiting_evidence() and self._evidence_missed())
         )
 
     async def _await_call(self, key: str) -> NotificationStatus | None:
@@ -352,7 +528,7 @@ class RefundWatchWorkflow:
             status = self._statuses.get(key)
             return (
                 (status is not None and status.status in _CALL_FINAL)
-                or self._answer is not None
+                or self._interrupted()
                 or self._resolution is not None
             )
 
@@ -377,7 +553,7 @@ class RefundWatchWorkflow:
             spec.name,
             contact_index,
             attempt,
-            purpose="final" if self._is_final(spec) else "initial",
+            purpose=self._purpose(spec),
         )
         try:
             result: SendResult = await workflow.execute_activity(
@@ -416,6 +592,18 @@ class RefundWatchWorkflow:
                 last_channel=self._last_channel,
             ),
         )
+        if self._patched(_PATCH_DISPUTES):
+            # Risk feedback: the buyer's (and device's) history for the next refund's score.
+            decisive = self._dispute or self._answer
+            await self._activity(
+                "record_risk_feedback",
+                RiskFeedbackInput(
+                    self._in.refund_id,
+                    outcome,
+                    self._resolution.resolution if self._resolution else None,
+                    decisive.action if decisive else None,
+                ),
+            )
 
     async def _set_stage(self, stage: str) -> None:
         if stage == self._stage:

@@ -13,9 +13,11 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from api.routes.evidence import stream_evidence_file
 from api.services import Services, get_services
 from db.audit import append_audit
 from support.at_risk import at_stake, load_at_risk
@@ -24,6 +26,7 @@ from support.history import load_history
 from support.loss_chart import CHANNEL_COLOURS, build_chart
 from support.losses import load_loss_items, summarize
 from support.merchants import load_merchant_view
+from support.outbound import load_outbound_events
 from support.periods import PeriodError, parse_moment
 from support.web_session import COOKIE_NAME, SESSION_TTL, issue_session, matching_token
 from support.web_session import session_is_valid as _valid
@@ -185,7 +188,17 @@ async def refund_page(
             detail={"view": "refund.page"},
         )
         await session.commit()
-    return _render(request, "refund.html", {"history": history, "r": history.refund})
+        outbound = await load_outbound_events(session, refund_id) or []
+    page: dict[str, Any] = {"history": history, "r": history.refund, "outbound": outbound}
+    return _render(request, "refund.html", page)
+
+
+@router.get("/evidence/files/{file_id}")
+async def evidence_file(
+    file_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], services: Svc, _session: Session
+) -> Response:
+    """A download link on the refund page: the same audited download as the API's."""
+    return await stream_evidence_file(services, file_id, actor="web")
 
 
 # ---------------------------------------------------------------------------- merchant

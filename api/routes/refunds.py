@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 from sqlmodel import select
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from api.auth import Caller, require_platform
 from api.intake import IntakeConflict, UnknownMerchant, quiet_windows_for, take_refund
@@ -19,11 +19,11 @@ from api.schemas import (
     ResolutionRequest,
 )
 from api.services import Services, get_services
+from api.watch_signals import signal_watch
 from db.audit import append_audit
 from db.models import Merchant, PlatformEvent, Refund, utcnow
 from db.upsert import insert_ignore
 from workflows.inputs import DeadlineMove, Resolution
-from workflows.starter import watch_handle
 
 router = APIRouter(prefix="/v1/refunds", tags=["refunds"])
 log = structlog.get_logger(__name__)
@@ -135,20 +135,6 @@ async def _platform_event(
         return refund, False
 
 
-async def _signal(services: Services, refund: Refund, name: str, arg: object) -> None:
-    if not refund.tracked:
-        return
-    try:
-        await watch_handle(services.temporal, refund.refund_id).signal(name, arg)
-    except RPCError as err:
-        if err.status != RPCStatusCode.NOT_FOUND:
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE,
-                "recorded, but the watch could not be told; send the same request again",
-            ) from None
-        # The watch already finished (e.g. timed out a moment ago): the record stands.
-
-
 @router.post("/{refund_id}/resolution", response_model=PlatformEventOut)
 async def resolve_refund(
     refund_id: str, body: ResolutionRequest, services: Svc, _caller: Platform
@@ -158,7 +144,7 @@ async def resolve_refund(
         services, refund_id, body.event_id, "resolution", payload
     )
     resolved_at = body.resolved_at or utcnow()
-    await _signal(
+    await signal_watch(
         services, refund, "resolve", Resolution(body.resolution, body.event_id, resolved_at)
     )
     return PlatformEventOut(
@@ -178,7 +164,7 @@ async def move_deadline(
         merchant = await session.get(Merchant, refund.merchant_id)
     assert merchant is not None
     windows = quiet_windows_for(merchant, services.policy, utcnow(), body.deadline_at)
-    await _signal(
+    await signal_watch(
         services, refund, "move_deadline", DeadlineMove(body.deadline_at, body.event_id, windows)
     )
     return PlatformEventOut(

@@ -17,6 +17,7 @@ from support.at_risk import AtRiskRefund, load_at_risk
 from support.history import RefundHistory, load_history
 from support.losses import LossesSummary, losses_summary
 from support.merchants import MerchantView, load_merchant_view
+from support.outbound import OutboundEventView, load_outbound_events
 from support.periods import PeriodError, parse_moment
 from support.views import RefundView, TimelineEntry, load_refund_view, load_timeline
 
@@ -71,6 +72,29 @@ async def get_history(refund_id: str, services: Svc, caller: Reader) -> RefundHi
         )
         await session.commit()
     return history
+
+
+@router.get(
+    "/v1/support/refunds/{refund_id}/outbound-events", response_model=list[OutboundEventView]
+)
+async def get_outbound_events(
+    refund_id: str, services: Svc, caller: Reader
+) -> list[OutboundEventView]:
+    """The webhooks told to the platform about this refund, each with every delivery attempt
+    (status code or error, duration). See docs/webhooks.md."""
+    async with services.sessions() as session:
+        events = await load_outbound_events(session, refund_id)
+        if events is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"refund {refund_id} not found")
+        await append_audit(
+            session,
+            kind="support.viewed",
+            actor=caller.role.value,
+            refund_id=refund_id,
+            detail={"view": "refund.outbound_events"},
+        )
+        await session.commit()
+    return events
 
 
 @router.get("/v1/support/at-risk", response_model=list[AtRiskRefund])

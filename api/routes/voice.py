@@ -18,9 +18,9 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 from api.services import Services, get_services
 from api.twilio_common import attempt_for_key, tell_workflow, xml
 from api.twilio_signature import SignedForm
+from db.facts import message_facts
 from db.models import Merchant, NotificationAttempt, Refund, utcnow
 from db.responses import record_response
-from domain.money import format_money
 from notifier.texts import RefundFacts, call_script, confirmation, next_refund_intro
 from workflows.inputs import MerchantAnswer
 
@@ -30,23 +30,13 @@ Svc = Annotated[Services, Depends(get_services)]
 Key = Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
 RefundParam = Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00]+$")]
 
-_KEYS = {"1": "handle_now", "2": "dispute"}
+_KEYS = {"1": "handle_now", "2": "dispute", "3": "reject"}
 _VOICE = {"zh-CN": "zh-CN", "en": "en-US"}
 
 
 def _query(key: str, refund_id: str) -> str:
     """The signed call URLs carry the attempt's key and the refund being discussed."""
     return f"key={quote(key, safe='')}&refund={quote(refund_id, safe='')}"
-
-
-def _facts(refund: Refund, merchant: Merchant) -> RefundFacts:
-    return RefundFacts(
-        refund.refund_id,
-        refund.order_id,
-        format_money(refund.amount_minor, refund.currency),
-        refund.deadline_at - utcnow(),
-        merchant.language,
-    )
 
 
 async def _context(
@@ -79,12 +69,28 @@ async def _next_open(session: AsyncSession, merchant_id: str, after: str) -> Ref
     return (await session.exec(statement)).first()
 
 
+def _awaiting_evidence(refund: Refund) -> bool:
+    return refund.stage == "disputed" and refund.evidence_due_at is not None
+
+
+async def _facts(session: AsyncSession, refund: Refund, merchant: Merchant) -> RefundFacts:
+    return await message_facts(session, refund, merchant, evidence=_awaiting_evidence(refund))
+
+
+def _action(digits: str, facts: RefundFacts) -> str | None:
+    """The answer a key means for this refund: none while evidence is awaited (the call only
+    reminds), and 3 (reject) only where the risk gate found the refund abnormal."""
+    action = _KEYS.get(digits)
+    if facts.evidence_left is not None or (action == "reject" and not facts.abnormal):
+        return None
+    return action
+
+
 def _gather(
-    services: Services, key: str, refund: Refund, merchant: Merchant, intro: str | None = None
+    services: Services, key: str, facts: RefundFacts, language: str, intro: str | None = None
 ) -> Gather:
-    language = _VOICE.get(merchant.language, "en-US")
-    message, prompt = call_script(_facts(refund, merchant))
-    query = _query(key, refund.refund_id)
+    message, prompt = call_script(facts)
+    query = _query(key, facts.refund_id)
     gather = Gather(
         input="dtmf",
         num_digits=1,
@@ -115,6 +121,7 @@ async def voice(
             response.hangup()
             return xml(response)
         attempt, current, merchant = context
+        facts = await _facts(session, current, merchant)
         answered_by = form.get("AnsweredBy", "")
         if answered_by and attempt.answered_by is None:
             attempt.answered_by = answered_by
@@ -122,11 +129,11 @@ async def voice(
             await session.commit()
     if answered_by.startswith("machine") or answered_by == "fax":
         # A voicemail is not an answer: leave the facts and keep escalating.
-        message, _ = call_script(_facts(current, merchant))
+        message, _ = call_script(facts)
         response.say(message, language=_VOICE.get(merchant.language, "en-US"))
         response.hangup()
         return xml(response)
-    response.append(_gather(services, key, current, merchant))
+    response.append(_gather(services, key, facts, _VOICE.get(merchant.language, "en-US")))
     if repeat < 1:
         query = _query(key, current.refund_id)
         response.redirect(
@@ -152,7 +159,7 @@ async def voice_gather(
             return xml(response)
         attempt, current, merchant = context
         language = _VOICE.get(merchant.language, "en-US")
-        action = _KEYS.get(digits)
+        action = _action(digits, await _facts(session, current, merchant))
         if action is None:
             if digits != "*":
                 response.say(confirmation("unknown", merchant.language), language=language)
@@ -172,6 +179,7 @@ async def voice_gather(
         )
         await session.commit()
         following = await _next_open(session, merchant.merchant_id, current.refund_id)
+        following_facts = await _facts(session, following, merchant) if following else None
     await tell_workflow(
         services,
         current.refund_id,
@@ -179,8 +187,8 @@ async def voice_gather(
         MerchantAnswer(action, "call", source, utcnow()),
     )
     response.say(confirmation(action, merchant.language), language=language)
-    if following is not None:
+    if following_facts is not None:
         intro = next_refund_intro(merchant.language)
-        response.append(_gather(services, key, following, merchant, intro=intro))
+        response.append(_gather(services, key, following_facts, language, intro=intro))
     response.hangup()
     return xml(response)

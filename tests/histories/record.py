@@ -1,6 +1,6 @@
 """Record the main scenarios' workflow histories for tests/test_replay.py.
 
-    .venv/bin/python -m tests.histories.record
+    .venv/bin/python -m tests.histories.record [scenario ...]
 
 Starts the same live stack the tests use (a Temporal dev server via start_local, a scratch
 PostgreSQL database, the Twilio sandbox and the API over HTTP, a worker), with the seconds
@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
@@ -27,9 +27,9 @@ from api.app import create_app
 from api.auth import merchant_token
 from api.services import build_services
 from config.settings import load_settings
-from db.migrate import upgrade
 from demo.processes import temporal_binary
-from tests.conftest import ACCOUNT_SID, ADMIN_URL, AUTH_TOKEN, PLATFORM_TOKEN, SUPPORT_TOKEN
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PLATFORM_TOKEN, SUPPORT_TOKEN
+from tests.support.database import fresh_database
 from tests.support.http_server import free_port, serve_asgi
 from tests.support.stack import LiveStack
 from twilio_sandbox import SandboxConfig, load_scenario
@@ -47,13 +47,12 @@ NEVER = {"calls": [{"answer": "no-answer"}]}
 
 @asynccontextmanager
 async def live_stack() -> AsyncIterator[LiveStack]:
-    name = f"rw_record_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    base = ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    database_url = f"{base}/{name}"
-    await asyncio.to_thread(upgrade, database_url)
+    async with fresh_database("rw_record") as database_url, _stack_on(database_url) as stack:
+        yield stack
+
+
+@asynccontextmanager
+async def _stack_on(database_url: str) -> AsyncIterator[LiveStack]:
     api_port = free_port()
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
@@ -103,9 +102,6 @@ async def live_stack() -> AsyncIterator[LiveStack]:
             await services.engine.dispose()
     finally:
         await env.shutdown()
-        admin = await asyncpg.connect(ADMIN_URL)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def _resolve(stack: LiveStack, refund_id: str, resolution: str) -> None:
@@ -153,18 +149,54 @@ async def sms_undelivered_brings_the_call_forward(stack: LiveStack) -> tuple[str
     return refund_id, "resolved"
 
 
-async def in_app_acknowledged_then_times_out(stack: LiveStack) -> tuple[str, str]:
-    refund_id = await _start(stack, [NEVER], deadline_in=18)
-    view = await stack.wait_view(refund_id, lambda v: v["stage"] == "in_app_sent")
+def _merchant_auth(stack: LiveStack, merchant_id: str) -> dict[str, str]:
     secret = stack.settings.merchant_token_secret.get_secret_value()
-    token = merchant_token(secret, view["merchant_id"])
+    return {"Authorization": f"Bearer {merchant_token(secret, merchant_id)}"}
+
+
+async def _in_app(stack: LiveStack, refund_id: str, action: str) -> None:
+    view = await stack.wait_view(refund_id, lambda v: v["stage"] == "in_app_sent")
     response = await stack.http.post(
         f"/v1/merchant/refunds/{refund_id}/answer",
-        headers={"Authorization": f"Bearer {token}"},
-        json={"action": "acknowledge", "request_id": "req-record"},
+        headers=_merchant_auth(stack, view["merchant_id"]),
+        json={"action": action, "request_id": "req-record"},
     )
     response.raise_for_status()
+
+
+async def in_app_acknowledged_then_times_out(stack: LiveStack) -> tuple[str, str]:
+    refund_id = await _start(stack, [NEVER], deadline_in=18)
+    await _in_app(stack, refund_id, "acknowledge")
     return refund_id, "timed_out"
+
+
+async def keypad_2_evidence_then_rejected(stack: LiveStack) -> tuple[str, str]:
+    refund_id = await _start(stack, [{"calls": [{"answer": "human", "digits": ["2"]}]}], 25)
+    view = await stack.wait_view(refund_id, lambda v: v["stage"] == "disputed")
+    response = await stack.http.post(
+        f"/v1/refunds/{refund_id}/evidence",
+        headers=_merchant_auth(stack, view["merchant_id"]),
+        data={"category": "swapped_item", "note": "serial differs", "request_id": "ev-record"},
+        files=[("files", ("serial.pdf", b"%PDF-1.4\n%record\n", "application/pdf"))],
+    )
+    response.raise_for_status()
+    await stack.wait_view(refund_id, lambda v: v["stage"] == "evidence_submitted")
+    await _resolve(stack, refund_id, "rejected")
+    return refund_id, "resolved"
+
+
+async def in_app_dispute_evidence_missed(stack: LiveStack) -> tuple[str, str]:
+    refund_id = await _start(stack, [NEVER], deadline_in=90)
+    await _in_app(stack, refund_id, "dispute")
+    return refund_id, "evidence_missed"
+
+
+async def in_app_reject_then_rejected(stack: LiveStack) -> tuple[str, str]:
+    refund_id = await _start(stack, [NEVER], deadline_in=90)
+    await _in_app(stack, refund_id, "reject")
+    await stack.wait_view(refund_id, lambda v: v["stage"] == "rejected")
+    await _resolve(stack, refund_id, "rejected")
+    return refund_id, "resolved"
 
 
 SCENARIOS: dict[str, Callable[[LiveStack], Awaitable[tuple[str, str]]]] = {
@@ -173,10 +205,16 @@ SCENARIOS: dict[str, Callable[[LiveStack], Awaitable[tuple[str, str]]]] = {
     "platform_resolves_early": platform_resolves_early,
     "sms_undelivered_brings_the_call_forward": sms_undelivered_brings_the_call_forward,
     "in_app_acknowledged_then_times_out": in_app_acknowledged_then_times_out,
+    # Recorded after disputes (workflow patch "dispute-phase") were added:
+    "keypad_2_evidence_then_rejected": keypad_2_evidence_then_rejected,
+    "in_app_dispute_evidence_missed": in_app_dispute_evidence_missed,
+    "in_app_reject_then_rejected": in_app_reject_then_rejected,
 }
 
 
-async def record() -> None:
+async def record(names: list[str]) -> None:
+    """Record ``names`` (default: all). Histories recorded by older workflow code are kept on
+    purpose: replaying them proves the current code still runs the watches they stand for."""
     async with live_stack() as stack:
 
         async def one(name: str) -> None:
@@ -192,8 +230,8 @@ async def record() -> None:
             path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
             print(f"{name}: {outcome}, {len(history.events)} events → {path}")  # noqa: T201
 
-        await asyncio.gather(*(one(name) for name in SCENARIOS))
+        await asyncio.gather(*(one(name) for name in names or SCENARIOS))
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    asyncio.run(record(sys.argv[1:]))

@@ -15,6 +15,7 @@ from temporalio.client import Client
 
 from api.services import Services
 from config.settings import Settings
+from demo.platform_receiver import PlatformReceiver
 from workflows.starter import watch_handle
 
 __all__ = ["LiveStack"]
@@ -29,6 +30,8 @@ class LiveStack:
     sandbox: httpx.AsyncClient
     platform_token: str
     support_token: str
+    # The platform's webhook endpoint (REFUNDWATCH_PLATFORM_WEBHOOK_URL), in this process.
+    receiver: PlatformReceiver | None = None
 
     def platform(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.platform_token}"}

@@ -1,0 +1,286 @@
+"""Evidence on disputed refunds: merchants submit and list theirs; support lists and downloads.
+
+A submission is multipart/form-data (``category``, ``note``, ``request_id``, ``files`` 0..N),
+checked completely before anything is stored (see evidence/validation.py), recorded without
+half-states (evidence/submissions.py), then signalled to the refund's watch.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+import structlog
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    HTTPException,
+    Path,
+    Response,
+    UploadFile,
+    status,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
+from sqlmodel import col, select
+
+from api.auth import Caller, require_merchant, require_reader
+from api.services import Services, get_services
+from api.watch_signals import signal_watch
+from db.audit import append_audit
+from db.models import EvidenceFile, EvidenceSubmission, Refund
+from evidence.store import StoredObjectMissingError
+from evidence.submissions import (
+    EvidenceConflictError,
+    EvidenceNotAcceptedError,
+    EvidenceRequest,
+    NotYourRefundError,
+    RefundNotFoundError,
+    submit_evidence,
+)
+from evidence.validation import (
+    NOTE_MAX,
+    REQUEST_ID_PATTERN,
+    Category,
+    CheckedFile,
+    EvidenceLimits,
+    EvidenceRejectedError,
+    FileTooLargeError,
+    UnsupportedFileTypeError,
+    check_file,
+    check_file_count,
+    check_note,
+)
+from evidence.views import EvidenceView, evidence_view, load_evidence
+from workflows.inputs import EvidenceSubmitted
+
+__all__ = ["router", "stream_evidence_file"]
+
+router = APIRouter(tags=["evidence"])
+log = structlog.get_logger(__name__)
+
+Merchant = Annotated[Caller, Depends(require_merchant)]
+Reader = Annotated[Caller, Depends(require_reader)]
+Svc = Annotated[Services, Depends(get_services)]
+RefundId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00]+$")]
+
+
+def _limits(services: Services) -> EvidenceLimits:
+    settings = services.settings
+    return EvidenceLimits(
+        max_file_bytes=settings.evidence_max_file_bytes, max_files=settings.evidence_max_files
+    )
+
+
+def _refusal(err: EvidenceRejectedError) -> Exception:
+    if isinstance(err, FileTooLargeError):
+        return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, err.message)
+    if isinstance(err, UnsupportedFileTypeError):
+        return HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, err.message)
+    return RequestValidationError(
+        [{"loc": ("body", err.field), "msg": err.message, "type": "value_error"}]
+    )
+
+
+async def _checked_files(uploads: list[UploadFile], limits: EvidenceLimits) -> list[CheckedFile]:
+    check_file_count(len(uploads), limits)
+    checked = []
+    for position, upload in enumerate(uploads, start=1):
+        # One byte past the limit is enough to refuse; never more in memory.
+        data = await upload.read(limits.max_file_bytes + 1)
+        checked.append(check_file(upload.filename, upload.content_type, data, limits, position))
+    return checked
+
+
+@router.post(
+    "/v1/refunds/{refund_id}/evidence",
+    response_model=EvidenceView,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "The same request_id was received before; its submission"},
+        403: {"description": "Not this merchant's refund"},
+        404: {"description": "Unknown refund"},
+        409: {"description": "Not disputed, window closed, or request_id reused differently"},
+        413: {"description": "A file is larger than the per-file limit"},
+        415: {"description": "A file is not JPEG, PNG, WebP or PDF, or not what it claims"},
+        422: {"description": "A field is invalid (names it)"},
+        503: {"description": "Recorded, but the watch could not be told; send it again"},
+    },
+)
+async def submit(
+    refund_id: RefundId,
+    response: Response,
+    services: Svc,
+    caller: Merchant,
+    category: Annotated[Category, Form(description="What is wrong with the return")],
+    request_id: Annotated[
+        str,
+        Form(
+            pattern=REQUEST_ID_PATTERN,
+            description="Client-chosen idempotency key: a retry with it returns the first answer",
+        ),
+    ],
+    note: Annotated[str, Form(max_length=NOTE_MAX, description="Free text for support")] = "",
+    files: Annotated[
+        list[UploadFile] | None,
+        File(description="0..N files: JPEG, PNG, WebP or PDF (by content, not by name)"),
+    ] = None,
+) -> EvidenceView:
+    """Submit evidence while the refund is disputed and before its evidence deadline."""
+    assert caller.merchant_id is not None
+    try:
+        checked = await _checked_files(files or [], _limits(services))
+        request = EvidenceRequest(
+            refund_id=refund_id,
+            merchant_id=caller.merchant_id,
+            request_id=request_id,
+            category=category,
+            note=check_note(note),
+            files=checked,
+        )
+    except EvidenceRejectedError as err:
+        raise _refusal(err) from None
+    try:
+        async with services.sessions() as session:
+            submitted = await submit_evidence(session, services.evidence, request)
+    except RefundNotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"refund {refund_id} not found") from None
+    except NotYourRefundError:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"refund {refund_id} belongs to another merchant"
+        ) from None
+    except EvidenceNotAcceptedError as err:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
+    except EvidenceConflictError as err:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, {"message": str(err), "fields": err.fields}
+        ) from None
+    submission = submitted.submission
+    assert submission.id is not None
+    log.info(
+        "evidence_submitted",
+        refund_id=refund_id,
+        merchant_id=caller.merchant_id,
+        evidence_id=submission.id,
+        files=len(submitted.files),
+        created=submitted.created,
+    )
+    # A repeat signals again: it may be the retry of a request whose signal failed (503).
+    await signal_watch(
+        services,
+        submitted.refund,
+        "evidence_submitted",
+        EvidenceSubmitted(
+            evidence_id=submission.id,
+            category=submission.category,
+            source=submission.source,
+            at=submission.submitted_at,
+        ),
+    )
+    if not submitted.created:
+        response.status_code = status.HTTP_200_OK
+    return evidence_view(submission, submitted.files, with_downloads=False)
+
+
+@router.get("/v1/merchant/refunds/{refund_id}/evidence", response_model=list[EvidenceView])
+async def merchant_evidence(
+    refund_id: RefundId, services: Svc, caller: Merchant
+) -> list[EvidenceView]:
+    """The evidence recorded on one of the merchant's refunds, oldest first."""
+    async with services.sessions() as session:
+        refund = await session.get(Refund, refund_id)
+        if refund is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"refund {refund_id} not found")
+        if refund.merchant_id != caller.merchant_id:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"refund {refund_id} belongs to another merchant"
+            )
+        return await load_evidence(session, refund_id, with_downloads=False)
+
+
+@router.get("/v1/support/refunds/{refund_id}/evidence", response_model=list[EvidenceView])
+async def support_evidence(
+    refund_id: RefundId, services: Svc, caller: Reader
+) -> list[EvidenceView]:
+    """Every submission on the refund with its files and their download URLs (audited)."""
+    async with services.sessions() as session:
+        refund = await session.get(Refund, refund_id)
+        if refund is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"refund {refund_id} not found")
+        evidence = await load_evidence(session, refund_id, with_downloads=True)
+        await append_audit(
+            session,
+            kind="support.viewed",
+            actor=caller.role.value,
+            refund_id=refund_id,
+            merchant_id=refund.merchant_id,
+            detail={"view": "evidence"},
+        )
+        await session.commit()
+    return evidence
+
+
+@router.get(
+    "/v1/support/evidence/files/{file_id}",
+    response_class=StreamingResponse,
+    responses={200: {"description": "The file's bytes, as an attachment"}},
+)
+async def support_evidence_file(
+    file_id: Annotated[int, Path(ge=1, le=2**31 - 1)], services: Svc, caller: Reader
+) -> StreamingResponse:
+    """One evidence file's bytes with its detected content type (audited)."""
+    return await stream_evidence_file(services, file_id, actor=caller.role.value)
+
+
+def _attachment(filename: str) -> str:
+    # An ASCII fallback for old clients, the exact name in RFC 5987 form for the others.
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+async def stream_evidence_file(
+    services: Services, file_id: int, *, actor: str
+) -> StreamingResponse:
+    """The download itself, shared by the API (bearer token) and the support pages (cookie)."""
+    async with services.sessions() as session:
+        statement = (
+            select(EvidenceFile, EvidenceSubmission)
+            .join(EvidenceSubmission, col(EvidenceSubmission.id) == col(EvidenceFile.evidence_id))
+            .where(EvidenceFile.id == file_id)
+        )
+        found = (await session.exec(statement)).first()
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"evidence file {file_id} not found")
+        stored, submission = found
+        try:
+            chunks = await services.evidence.open(stored.storage_key)
+        except StoredObjectMissingError:
+            log.error("evidence_bytes_missing", file_id=file_id, storage_key=stored.storage_key)
+            raise HTTPException(
+                status.HTTP_500_INTERNAL_SERVER_ERROR,
+                f"evidence file {file_id} is recorded but its bytes are missing from the "
+                "evidence store; tell an operator (REFUNDWATCH_EVIDENCE_DIR)",
+            ) from None
+        await append_audit(
+            session,
+            kind="support.viewed",
+            actor=actor,
+            refund_id=submission.refund_id,
+            merchant_id=submission.merchant_id,
+            detail={"view": "evidence.file", "file_id": file_id, "evidence_id": submission.id},
+        )
+        await session.commit()
+    return StreamingResponse(
+        chunks,
+        media_type=stored.content_type,
+        headers={
+            "Content-Disposition": _attachment(stored.filename),
+            "Content-Length": str(stored.size_bytes),
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+            # Never rendered as a page of ours, whatever a browser makes of it.
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )
