@@ -22,6 +22,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from api.auth import merchant_token
 from db.migrate import upgrade
 from demo.processes import Stack, port_free
 
@@ -48,6 +49,8 @@ class DemoRefund:
     signals: dict[str, Any]
     platform_resolves_after_s: float | None = None
     resolve_when_answered: bool = False
+    # Disputes on the call, then the merchant uploads evidence; the platform then rejects.
+    uploads_evidence: bool = False
 
 
 def _merchant(
@@ -73,6 +76,7 @@ MERCHANTS = [
     _merchant("m-maple", "Maple Outfitters", "America/Los_Angeles", "en",
               ("+14155550301", "Ava Brooks")),
     _merchant("m-sunny", "Sunny Socks", "America/New_York", "en", ("+14155550401", "Sam Lee")),
+    _merchant("m-jade", "Jade Home", "Asia/Shanghai", "en", ("+8613800000501", "Zhou Min")),
 ]  # fmt: skip
 
 REFUNDS = [
@@ -84,7 +88,16 @@ REFUNDS = [
                {"refund_only_after_delivery": True, "buyer_account_age_days": 3},
                platform_resolves_after_s=20),
     DemoRefund("R-1004", "m-sunny", "12.50", "USD", "small and normal: not tracked", {}),
+    DemoRefund("R-1005", "m-jade", "3150.00", "CNY", "presses 2 (abnormal), uploads evidence",
+               {"logistics": ["swapped_item"], "buyer_id": "b-demo-77"}, uploads_evidence=True),
 ]  # fmt: skip
+MERCHANT_TOKEN_SECRET = "demo-merchant-token-secret"
+# A 1×1 PNG: the "photo" the demo merchant uploads as evidence.
+EVIDENCE_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63f8cfc0f01f0005000201a5f3"
+    "1b6a0000000049454e44ae426082"
+)
 
 
 def _environment(data_dir: Path) -> dict[str, str]:
@@ -99,7 +112,7 @@ def _environment(data_dir: Path) -> dict[str, str]:
         "REFUNDWATCH_POLICY": str(HERE / "policy.yaml"),
         "REFUNDWATCH_PLATFORM_TOKENS": PLATFORM_TOKEN,
         "REFUNDWATCH_SUPPORT_TOKENS": SUPPORT_TOKEN,
-        "REFUNDWATCH_MERCHANT_TOKEN_SECRET": "demo-merchant-token-secret",
+        "REFUNDWATCH_MERCHANT_TOKEN_SECRET": MERCHANT_TOKEN_SECRET,
         "REFUNDWATCH_LOG_FORMAT": "json",
         "REFUNDWATCH_PLATFORM_WEBHOOK_URL": f"http://127.0.0.1:{PLATFORM_PORT}/webhooks/refundwatch",
         "REFUNDWATCH_PLATFORM_WEBHOOK_SECRET": WEBHOOK_SECRET,
@@ -215,10 +228,20 @@ async def _watch(
                 console.print(f"{stamp} {view['state']:<9} {detail}")
             if view["state"] == "open":
                 open_count += 1
+                if refund.uploads_evidence and view["stage"] == "disputed" and not view["evidence"]:
+                    await _upload_evidence(client, refund)
+                    console.print(
+                        f"[dim]{elapsed:5.0f}s[/] [cyan]{refund.refund_id}[/] "
+                        "merchant: uploaded a photo as evidence (swapped item)"
+                    )
                 due = (
-                    refund.platform_resolves_after_s is not None
-                    and elapsed >= refund.platform_resolves_after_s
-                ) or (refund.resolve_when_answered and view["merchant_answer"])
+                    (
+                        refund.platform_resolves_after_s is not None
+                        and elapsed >= refund.platform_resolves_after_s
+                    )
+                    or (refund.resolve_when_answered and view["merchant_answer"])
+                    or (refund.uploads_evidence and view["stage"] == "evidence_submitted")
+                )
                 if due and refund.refund_id not in resolved:
                     resolved.add(refund.refund_id)
                     await _post(
@@ -233,6 +256,19 @@ async def _watch(
         if open_count == 0 or datetime.now(UTC) > deadline + timedelta(seconds=30):
             return
         await asyncio.sleep(1.0)
+
+
+async def _upload_evidence(client: httpx.AsyncClient, refund: DemoRefund) -> None:
+    """What the merchant app does after "this refund is abnormal": send the evidence."""
+    token = merchant_token(MERCHANT_TOKEN_SECRET, refund.merchant_id)
+    response = await client.post(
+        f"/v1/refunds/{refund.refund_id}/evidence",
+        headers={"Authorization": f"Bearer {token}"},
+        data={"category": "swapped_item", "note": "serial number differs", "request_id": "demo"},
+        files=[("files", ("returned-item.png", EVIDENCE_PNG, "image/png"))],
+    )
+    if response.status_code not in (200, 201):
+        raise RuntimeError(f"evidence upload answered {response.status_code}: {response.text}")
 
 
 async def _summary(client: httpx.AsyncClient) -> int:
@@ -279,7 +315,7 @@ async def _webhooks(client: httpx.AsyncClient) -> None:
         received = {e["event_id"]: e for e in (await platform.get("/events")).json()}
     table = Table(title="webhooks to the platform (signed, retried until acknowledged)")
     for column in ("refund", "event", "delivery", "attempts", "platform received"):
-        table.add_column(column, no_wrap=True)
+        table.add_column(column, overflow="fold")
     for refund in REFUNDS:
         path = f"/v1/support/refunds/{refund.refund_id}/outbound-events"
         for event in (await client.get(path, headers=support)).json():
