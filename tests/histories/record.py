@@ -209,6 +209,9 @@ SCENARIOS: dict[str, Callable[[LiveStack], Awaitable[tuple[str, str]]]] = {
     "keypad_2_evidence_then_rejected": keypad_2_evidence_then_rejected,
     "in_app_dispute_evidence_missed": in_app_dispute_evidence_missed,
     "in_app_reject_then_rejected": in_app_reject_then_rejected,
+    # Recorded after bookkeeping writes became local activities (patch "local-bookkeeping"):
+    "keypad_1_then_resolved_local_bookkeeping": keypad_1_then_resolved,
+    "keypad_2_evidence_then_rejected_local_bookkeeping": keypad_2_evidence_then_rejected,
 }
 
 
