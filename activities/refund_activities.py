@@ -73,6 +73,11 @@ class ActivityConfig:
     sms_per_merchant_per_hour: int = 4
 
 
+def _too_late(refund: Refund) -> bool:
+    """The watch closed, or the deadline passed, while this send waited (a retry, a restart)."""
+    return refund.closed_at is not None or utcnow() >= refund.deadline_at
+
+
 class RefundActivities:
     def __init__(
         self,
@@ -166,6 +171,18 @@ class RefundActivities:
         await self._wait_for_slot(request, channel)
         async with self._sessions() as session:
             refund, merchant = await self._load(session, request.refund_id)
+            if _too_late(refund):
+                # A retry or a restart reached past the deadline: a send now would help nobody.
+                await self._release(key)
+                pending = await attempt_by_key(session, key, for_update=True)
+                if pending is not None and pending.status == "retryable":
+                    append_status(pending, "closed")
+                    pending.status = "closed"
+                    session.add(pending)
+                    await self._audit_attempt(session, pending, "send.closed")
+                    await session.commit()
+                logger.info("send_skipped_refund_closed", state=refund.state)
+                return SendResult(SendStatus.CLOSED, key)
             contact = await nth_contact(session, refund.merchant_id, request.contact_index)
             if contact is None:
                 await self._release(key)
@@ -242,7 +259,7 @@ class RefundActivities:
             raise ApplicationError(f"provider ambiguous: {err.message}") from err
 
         async with self._sessions() as session:
-            accepted = await attempt_by_key(session, key)
+            accepted = await attempt_by_key(session, key, for_update=True)
             assert accepted is not None
             accepted.provider_sid = receipt.sid
             append_status(accepted, "accepted", sid=receipt.sid)
@@ -271,7 +288,7 @@ class RefundActivities:
     ) -> float | None:
         """The send's priority, or None when it will not reach the provider anyway."""
         refund = await session.get(Refund, request.refund_id)
-        if refund is None:
+        if refund is None or _too_late(refund):
             return None
         contact = await nth_contact(session, refund.merchant_id, request.contact_index)
         existing = await attempt_by_key(session, request.idempotency_key)
@@ -365,7 +382,7 @@ class RefundActivities:
         contact_id: int | None = None,
     ) -> None:
         async with self._sessions() as session:
-            attempt = await attempt_by_key(session, key)
+            attempt = await attempt_by_key(session, key, for_update=True)
             assert attempt is not None
             attempt.error_code = code
             attempt.error_message = message[:500]

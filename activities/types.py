@@ -27,6 +27,7 @@ class SendStatus:
     OPTED_OUT = "opted_out"  # SMS to a number that sent STOP
     UNKNOWN = "unknown"  # an earlier attempt crashed mid-send; never resent blindly
     THROTTLED = "throttled"  # the merchant's hourly SMS limit was reached (they were told)
+    CLOSED = "closed"  # the refund closed or its deadline passed while the send waited: not sent
 
 
 @dataclass(frozen=True)

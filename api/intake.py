@@ -102,14 +102,10 @@ async def _free_reply_code(session: AsyncSession, merchant_id: str) -> str:
     return REPLY_CODES[-1]  # 26+ open refunds: later ones share Z and are answered in the app
 
 
-async def _body(session: AsyncSession, refund: Refund) -> RefundIntakeOut:
-    statement = (
-        select(RiskAssessment)
-        .where(RiskAssessment.refund_id == refund.refund_id)
-        .order_by(col(RiskAssessment.id))
-    )
-    risk = (await session.exec(statement)).first()
-    assert risk is not None
+async def _body(
+    session: AsyncSession, refund: Refund, risk: RiskAssessment | None = None
+) -> RefundIntakeOut:
+    risk = risk or await _assessment(session, refund.refund_id)
     return RefundIntakeOut(
         refund_id=refund.refund_id,
         tracked=refund.tracked,
@@ -158,13 +154,31 @@ def _evidence_window_s(refund: Refund) -> int | None:
     return int(hours) * 3600 if isinstance(hours, int) else None
 
 
-async def ensure_watch_started(services: Services, session: AsyncSession, refund: Refund) -> None:
+async def _assessment(session: AsyncSession, refund_id: str) -> RiskAssessment:
+    statement = (
+        select(RiskAssessment)
+        .where(RiskAssessment.refund_id == refund_id)
+        .order_by(col(RiskAssessment.id))
+    )
+    risk = (await session.exec(statement)).first()
+    assert risk is not None, f"refund {refund_id} has no assessment"
+    return risk
+
+
+async def ensure_watch_started(
+    services: Services,
+    session: AsyncSession,
+    refund: Refund,
+    *,
+    risk: RiskAssessment | None = None,
+    merchant: Merchant | None = None,
+) -> None:
+    """Start the refund's watch unless it runs already. ``risk`` and ``merchant`` save two
+    reads when the caller has just written them (intake's hot path)."""
     if not refund.tracked or refund.workflow_started_at is not None:
         return
-    statement = select(RiskAssessment).where(RiskAssessment.refund_id == refund.refund_id)
-    risk = (await session.exec(statement)).first()
-    merchant = await session.get(Merchant, refund.merchant_id)
-    assert risk is not None
+    risk = risk or await _assessment(session, refund.refund_id)
+    merchant = merchant or await session.get(Merchant, refund.merchant_id)
     assert merchant is not None
     workflow_id = await start_watch(
         services.temporal,
@@ -194,8 +208,9 @@ async def take_refund(services: Services, request: RefundIn) -> IntakeResult:
         if existing is None:
             created = await _create(services, session, request, canonical, digest)
             if created is not None:
-                await ensure_watch_started(services, session, created)
-                return IntakeResult(await _body(session, created), created=True)
+                refund, risk, merchant = created
+                await ensure_watch_started(services, session, refund, risk=risk, merchant=merchant)
+                return IntakeResult(await _body(session, refund, risk), created=True)
             existing = await session.get(Refund, request.refund_id)
             assert existing is not None
         if existing.payload_hash != digest:
@@ -210,7 +225,7 @@ async def _create(
     request: RefundIn,
     canonical: dict[str, Any],
     digest: str,
-) -> Refund | None:
+) -> tuple[Refund, RiskAssessment, Merchant] | None:
     """Store refund + assessment + audit in one transaction; None if another request won."""
     # Locked (PostgreSQL) so concurrent intakes for one merchant pick different reply codes.
     locked = select(Merchant).where(Merchant.merchant_id == request.merchant_id).with_for_update()
@@ -250,18 +265,17 @@ async def _create(
         created_at=now,
     )
     reasons = [{"code": r.code, "points": r.points, "text": r.text} for r in result.reasons]
-    session.add(refund)
-    session.add(
-        RiskAssessment(
-            refund_id=request.refund_id,
-            score=result.score,
-            level=result.level.value,
-            tracked=result.tracked,
-            reasons=reasons,
-            rules_version=result.rules_version,
-            created_at=now,
-        )
+    assessment = RiskAssessment(
+        refund_id=request.refund_id,
+        score=result.score,
+        level=result.level.value,
+        tracked=result.tracked,
+        reasons=reasons,
+        rules_version=result.rules_version,
+        created_at=now,
     )
+    session.add(refund)
+    session.add(assessment)
     await append_audit(
         session,
         kind="refund.received",
@@ -296,4 +310,4 @@ async def _create(
         tracked=result.tracked,
         score=result.score,
     )
-    return refund
+    return refund, assessment, merchant

@@ -33,8 +33,10 @@ async def tell_workflow(services: Services, refund_id: str, signal: str, arg: ob
         log.info("workflow_already_closed", refund_id=refund_id, signal=signal)
 
 
-async def attempt_for_key(session: AsyncSession, key: str) -> NotificationAttempt | None:
-    attempt = await attempt_by_key(session, key)
+async def attempt_for_key(
+    session: AsyncSession, key: str, *, for_update: bool = False
+) -> NotificationAttempt | None:
+    attempt = await attempt_by_key(session, key, for_update=for_update)
     if attempt is None:
         log.warning("callback_for_unknown_attempt", idempotency_key=key)
     return attempt

@@ -40,8 +40,14 @@ async def nth_contact(session: AsyncSession, merchant_id: str, index: int) -> Co
     return (await session.exec(statement)).first()
 
 
-async def attempt_by_key(session: AsyncSession, key: str) -> NotificationAttempt | None:
+async def attempt_by_key(
+    session: AsyncSession, key: str, *, for_update: bool = False
+) -> NotificationAttempt | None:
+    """``for_update``: lock the row (PostgreSQL) before appending to its status history, so a
+    status callback and the send activity finishing at the same moment never lose a status."""
     statement = select(NotificationAttempt).where(NotificationAttempt.idempotency_key == key)
+    if for_update:
+        statement = statement.with_for_update()
     return (await session.exec(statement)).first()
 
 

@@ -152,6 +152,23 @@ class _Converter:
                 activity=name,
                 args=args,
             )
+        if which == "marker_recorded_event_attributes":
+            marker = event.marker_recorded_event_attributes
+            if marker.marker_name != "core_local_activity":
+                return None  # patch markers and the like: bookkeeping of the SDK itself
+            data = self.decode(marker.details["data"].payloads)
+            name = (
+                str(data[0].get("activity_type", "?"))
+                if data and isinstance(data[0], dict)
+                else "?"
+            )
+            if marker.HasField("failure"):
+                message = _mask(marker.failure.message)
+                text = f"Local activity {name} failed: {message}"
+                return entry("local_activity.failed", text, activity=name, error=message)
+            return entry(
+                "local_activity.completed", f"Activity {name} completed (local)", activity=name
+            )
         if which == "activity_task_completed_event_attributes":
             done = event.activity_task_completed_event_attributes
             name = activities.get(done.scheduled_event_id, "?")

@@ -125,3 +125,20 @@ async def test_a_platform_decision_taken_after_the_deadline_counts_as_a_timeout(
     assert await stack.outcome(refund_id) == "timed_out"
     view = await stack.view(refund_id)
     assert view["loss"] is not None, view
+
+
+async def test_a_resolution_for_a_closed_refund_is_refused_with_409_not_a_500(
+    stack: LiveStack,
+) -> None:
+    merchant_id, _ = await stack.merchant([{"calls": [{"answer": "no-answer"}]}])
+    body = stack.refund_body(merchant_id, deadline_in=3, amount="5000.00")
+    refund_id = body["refund_id"]
+    assert (await stack.intake(body)).status_code == 201
+    assert await stack.outcome(refund_id) == "timed_out"
+    late = await stack.http.post(
+        f"/v1/refunds/{refund_id}/resolution",
+        headers=stack.platform(),
+        json={"resolution": "approved", "event_id": f"ev-closed-{refund_id}"},
+    )
+    assert late.status_code == 409, late.text
+    assert "already closed (timed_out)" in late.json()["detail"]

@@ -496,7 +496,7 @@ class RefundWatchWorkflow:
                 if self._should_stop_calling():
                     return
                 result = await self._send("place_call", spec, contact_index, attempt)
-                if result is None or result.status == SendStatus.NO_CONTACT:
+                if result is None or result.status in (SendStatus.NO_CONTACT, SendStatus.CLOSED):
                     return
                 if result.status != SendStatus.ACCEPTED:
                     break  # final error for this number: try the next contact

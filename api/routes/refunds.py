@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 import structlog
@@ -79,10 +81,18 @@ async def receive_refund(
     return result.body
 
 
+@dataclass(frozen=True)
+class _Stored:
+    refund: Refund
+    duplicate: bool  # this event id was stored before (a retry)
+    received_at: datetime  # when the event was first stored
+
+
 async def _platform_event(
     services: Services, refund_id: str, event_id: str, kind: str, payload: dict[str, Any]
-) -> tuple[Refund, bool]:
-    """Store the event once. Returns the refund and whether this event id was seen before."""
+) -> _Stored:
+    """Store the event once."""
+    received_at = utcnow()
     async with services.sessions() as session:
         refund = await session.get(Refund, refund_id)
         if refund is None:
@@ -95,7 +105,7 @@ async def _platform_event(
                 "refund_id": refund_id,
                 "kind": kind,
                 "payload": payload,
-                "received_at": utcnow(),
+                "received_at": received_at,
             },
             ["event_id"],
         )
@@ -107,11 +117,12 @@ async def _platform_event(
                     status.HTTP_409_CONFLICT,
                     f"event {event_id} was already used with different content",
                 )
-            return refund, True
+            return _Stored(refund, True, earlier.received_at)
         if refund.state not in ("open", "untracked"):
+            closed = refund.state  # read before the rollback expires the row
             await session.rollback()
             raise HTTPException(
-                status.HTTP_409_CONFLICT, f"refund {refund_id} is already closed ({refund.state})"
+                status.HTTP_409_CONFLICT, f"refund {refund_id} is already closed ({closed})"
             )
         if kind == "deadline":
             refund.deadline_at = DeadlineRequest.model_validate(payload).deadline_at
@@ -132,7 +143,7 @@ async def _platform_event(
             dedup_key=f"platform:{event_id}",
         )
         await session.commit()
-        return refund, False
+        return _Stored(refund, False, received_at)
 
 
 @router.post("/{refund_id}/resolution", response_model=PlatformEventOut)
@@ -140,15 +151,18 @@ async def resolve_refund(
     refund_id: str, body: ResolutionRequest, services: Svc, _caller: Platform
 ) -> PlatformEventOut:
     payload = body.model_dump(mode="json", exclude_none=True)
-    refund, duplicate = await _platform_event(
-        services, refund_id, body.event_id, "resolution", payload
-    )
-    resolved_at = body.resolved_at or utcnow()
+    stored = await _platform_event(services, refund_id, body.event_id, "resolution", payload)
+    # Without the platform's own time, the decision counts from when we first stored it: a
+    # retry after a 503 must not turn a decision taken in time into a late one.
+    resolved_at = body.resolved_at or stored.received_at
     await signal_watch(
-        services, refund, "resolve", Resolution(body.resolution, body.event_id, resolved_at)
+        services, stored.refund, "resolve", Resolution(body.resolution, body.event_id, resolved_at)
     )
     return PlatformEventOut(
-        refund_id=refund_id, event_id=body.event_id, duplicate=duplicate, state=refund.state
+        refund_id=refund_id,
+        event_id=body.event_id,
+        duplicate=stored.duplicate,
+        state=stored.refund.state,
     )
 
 
@@ -157,9 +171,8 @@ async def move_deadline(
     refund_id: str, body: DeadlineRequest, services: Svc, _caller: Platform
 ) -> PlatformEventOut:
     payload = body.model_dump(mode="json")
-    refund, duplicate = await _platform_event(
-        services, refund_id, body.event_id, "deadline", payload
-    )
+    stored = await _platform_event(services, refund_id, body.event_id, "deadline", payload)
+    refund = stored.refund
     async with services.sessions() as session:
         merchant = await session.get(Merchant, refund.merchant_id)
     assert merchant is not None
@@ -168,5 +181,5 @@ async def move_deadline(
         services, refund, "move_deadline", DeadlineMove(body.deadline_at, body.event_id, windows)
     )
     return PlatformEventOut(
-        refund_id=refund_id, event_id=body.event_id, duplicate=duplicate, state=refund.state
+        refund_id=refund_id, event_id=body.event_id, duplicate=stored.duplicate, state=refund.state
     )

@@ -45,7 +45,7 @@ async def _status_callback(
     error_code = _small_int(form.get("ErrorCode", ""))
     answered_by = form.get("AnsweredBy") or None
     async with services.sessions() as session:
-        attempt = await attempt_for_key(session, key)
+        attempt = await attempt_for_key(session, key, for_update=True)
         if attempt is None:
             return Response(status_code=204)
         if attempt.provider_sid is None and sid:
