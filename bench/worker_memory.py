@@ -9,8 +9,10 @@ worker`, as deployed) with 10,000 / 50,000 / 100,000 open, sleeping watches. Tar
 Watches are added in steps up to each size (bench/watches.py) on the dev server's SQLite file
 database (WAL, synchronous=normal); each first runs its workflow task and records its planned
 ladder, then sleeps (its only step is a day away). Once every watch has planned, the worker's
-RSS is sampled for 10 s. The worker keeps the SDK's default sticky cache (1,000 workflows), so
-memory should follow the cache, not the number of watches. The dev server's RSS is shown too.
+RSS is sampled for 10 s; the table and files are written after each size, so a long run that is
+stopped keeps what it measured (``complete`` says whether every size was reached). The worker
+keeps the SDK's default sticky cache (1,000 workflows), so memory should follow the cache, not
+the number of watches. The dev server's RSS is shown too.
 """
 
 from __future__ import annotations
@@ -85,10 +87,15 @@ async def run(sizes: list[int]) -> None:
                 "settle_s": settle_s,
             }
             rows.append(row)
+            report(rows, idle, complete=size == sizes[-1])  # kept even if a later size is cut
             console.print(
                 f"{size} watches: worker {row['worker_rss_mib_median']:.0f} MiB, "
                 f"dev server {row['server_rss_mib']:.0f} MiB"
             )
+
+
+def report(rows: list[dict[str, Any]], idle: float, *, complete: bool) -> None:
+    """Print the table and save JSON + PNG for the sizes measured so far."""
     table(
         "worker memory with sleeping watches — target flat and ≤ 1024 MiB",
         ["open watches", "worker RSS MiB (median)", "max", "dev server RSS MiB", "starts/s"],
@@ -110,11 +117,12 @@ async def run(sizes: list[int]) -> None:
         axes.set_title("Memory with sleeping watches (sticky cache: SDK default, 1,000)")
         axes.legend()
 
-    name = "worker_memory" if max(sizes) >= 10000 else "worker_memory_quick"
+    sizes = [r["watches"] for r in rows]
     save(
-        name,
+        "worker_memory" if max(sizes) >= 10000 else "worker_memory_quick",
         {
             "parameters": {"sizes": sizes, "policy": str(POLICY), "sticky_cache": 1000},
+            "complete": complete,
             "idle_worker_rss_mib": idle,
             "rows": rows,
             "target_mib": 1024,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -108,6 +110,80 @@ def demo(
     from demo.run import run_demo
 
     raise typer.Exit(asyncio.run(run_demo(data_dir=data_dir, serve=serve)))
+
+
+def _simulation() -> Any:
+    """bench/ is not installed with the package: the command runs from a source checkout."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "bench" / "simulate.py").is_file() and str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+    try:
+        return importlib.import_module("bench.simulate")
+    except ModuleNotFoundError as err:
+        typer.secho(f"cannot load the simulation ({err})", fg=typer.colors.RED, err=True)
+        typer.secho("Run it from a source checkout of refundwatch (it lives in bench/).", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def simulate(
+    params: Annotated[Path, typer.Option(help="Parameters file (YAML)")] = Path(
+        "bench/simulate.yaml"
+    ),
+    seed: Annotated[int | None, typer.Option(help="Overrides the file's seed")] = None,
+    refunds: Annotated[
+        int | None, typer.Option(help="Overrides population.refunds (per arm)")
+    ] = None,
+    save: Annotated[bool, typer.Option(help="Write bench/results/simulate.json and .png")] = True,
+    keep_files: Annotated[
+        bool, typer.Option(help="Keep the run's policies, scenario and process logs")
+    ] = False,
+    sequential: Annotated[
+        bool,
+        typer.Option(
+            "--sequential/--parallel",
+            help="One workflow arm after the other (default: steadier timing on a small "
+            "machine), or both at once (about half the time, twice the load)",
+        ),
+    ] = True,
+) -> None:
+    """Money-saved simulation: a seeded population of refunds through the real stack
+    (Temporal dev server, API, worker, Twilio sandbox) on compressed time; full ladder vs
+    in-app only vs no alerts. Needs PostgreSQL as the tests do (TEST_DATABASE_ADMIN_URL)."""
+    from rich.console import Console
+
+    from config.logging import configure_logging
+
+    configure_logging(fmt="console", level="warning")  # the report is the output
+    sim = _simulation()
+    output = importlib.import_module("bench.simulate_output")
+    console = Console(highlight=False, width=160)
+    try:
+        loaded = sim.load(params, seed=seed, refunds=refunds)
+    except sim.ParamsError as err:
+        typer.secho(str(err), fg=typer.colors.RED, err=True)
+        typer.secho("Fix the parameters file (see the comments in it) and run again.", err=True)
+        raise typer.Exit(2) from None
+    try:
+        result = asyncio.run(
+            sim.run_simulation(
+                loaded,
+                progress=lambda line: console.print(f"[dim]{line}[/]"),
+                keep_files=keep_files,
+                sequential=sequential,
+            )
+        )
+    except (OSError, RuntimeError) as err:
+        typer.secho(f"simulation failed: {err}", fg=typer.colors.RED, err=True)
+        typer.secho(
+            "Check that PostgreSQL answers on 127.0.0.1:5432 (or TEST_DATABASE_ADMIN_URL) "
+            "and read the process logs named above.",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    output.print_result(result, console)
+    if save:
+        output.save_result(result)
 
 
 support_cmds.register(app)  # refund show, refunds at-risk, losses, merchant show
