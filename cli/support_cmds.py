@@ -123,7 +123,7 @@ def _risk(score: int | None, level: str | None) -> str:
 async def _load_history(settings: Settings, refund_id: str) -> RefundHistory | None:
     from temporalio.client import Client
 
-    from db.audit import append_audit
+    from db.audit import record_support_view
     from support.history import load_history
 
     client: Client | None = None
@@ -141,15 +141,13 @@ async def _load_history(settings: Settings, refund_id: str) -> RefundHistory | N
         history = await load_history(session, client, refund_id)
         if history is None:
             return None
-        await append_audit(
+        await record_support_view(
             session,
-            kind="support.viewed",
             actor="cli",
+            view="refund.history",
             refund_id=refund_id,
             merchant_id=history.refund.merchant_id,
-            detail={"view": "refund.history"},
         )
-        await session.commit()
     if note is not None and history.refund.workflow_id is not None:
         history.temporal_note = note
     return history
@@ -238,7 +236,7 @@ def _print_history(history: RefundHistory, *, show_all: bool) -> None:
 
 # ---------------------------------------------------------------------------- refund evidence
 async def _load_evidence(settings: Settings, refund_id: str) -> list[EvidenceView] | None:
-    from db.audit import append_audit
+    from db.audit import record_support_view
     from db.models import Refund
     from evidence.views import load_evidence
 
@@ -247,15 +245,13 @@ async def _load_evidence(settings: Settings, refund_id: str) -> list[EvidenceVie
         if refund is None:
             return None
         evidence = await load_evidence(session, refund_id, with_downloads=True)
-        await append_audit(
+        await record_support_view(
             session,
-            kind="support.viewed",
             actor="cli",
+            view="evidence",
             refund_id=refund_id,
             merchant_id=refund.merchant_id,
-            detail={"view": "evidence"},
         )
-        await session.commit()
         return evidence
 
 
@@ -475,21 +471,19 @@ def losses(
 
 # ---------------------------------------------------------------------------- merchant show
 async def _load_merchant(settings: Settings, merchant_id: str) -> MerchantView | None:
-    from db.audit import append_audit
+    from db.audit import record_support_view
     from support.merchants import load_merchant_view
 
     async with _sessions(settings) as factory, factory() as session:
         view = await load_merchant_view(session, merchant_id)
         if view is None:
             return None
-        await append_audit(
+        await record_support_view(
             session,
-            kind="support.viewed",
             actor="cli",
+            view="merchant",
             merchant_id=merchant_id,
-            detail={"view": "merchant"},
         )
-        await session.commit()
         return view
 
 

@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db.models import AuditEvent, utcnow
 from db.upsert import insert_ignore
 
-__all__ = ["append_audit"]
+__all__ = ["append_audit", "record_support_view"]
 
 
 async def append_audit(
@@ -36,3 +36,24 @@ async def append_audit(
         session.add(AuditEvent(**values))
         return True
     return await insert_ignore(session, AuditEvent, values, ["dedup_key"])
+
+
+async def record_support_view(
+    session: AsyncSession,
+    *,
+    actor: str,
+    view: str,
+    refund_id: str | None = None,
+    merchant_id: str | None = None,
+    **detail: Any,
+) -> None:
+    """Support read a record that holds personal data: audit who and what, then commit."""
+    await append_audit(
+        session,
+        kind="support.viewed",
+        actor=actor,
+        refund_id=refund_id,
+        merchant_id=merchant_id,
+        detail={"view": view, **detail},
+    )
+    await session.commit()

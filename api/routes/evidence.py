@@ -29,7 +29,7 @@ from sqlmodel import col, select
 from api.auth import Caller, require_merchant, require_reader
 from api.services import Services, get_services
 from api.watch_signals import signal_watch
-from db.audit import append_audit
+from db.audit import record_support_view
 from db.models import EvidenceFile, EvidenceSubmission, Refund
 from evidence.store import StoredObjectMissingError
 from evidence.submissions import (
@@ -210,15 +210,13 @@ async def support_evidence(
         if refund is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"refund {refund_id} not found")
         evidence = await load_evidence(session, refund_id, with_downloads=True)
-        await append_audit(
+        await record_support_view(
             session,
-            kind="support.viewed",
             actor=caller.role.value,
+            view="evidence",
             refund_id=refund_id,
             merchant_id=refund.merchant_id,
-            detail={"view": "evidence"},
         )
-        await session.commit()
     return evidence
 
 
@@ -263,15 +261,15 @@ async def stream_evidence_file(
                 f"evidence file {file_id} is recorded but its bytes are missing from the "
                 "evidence store; tell an operator (REFUNDWATCH_EVIDENCE_DIR)",
             ) from None
-        await append_audit(
+        await record_support_view(
             session,
-            kind="support.viewed",
             actor=actor,
+            view="evidence.file",
             refund_id=submission.refund_id,
             merchant_id=submission.merchant_id,
-            detail={"view": "evidence.file", "file_id": file_id, "evidence_id": submission.id},
+            file_id=file_id,
+            evidence_id=submission.id,
         )
-        await session.commit()
     return StreamingResponse(
         chunks,
         media_type=stored.content_type,

@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 
 from api.routes.evidence import stream_evidence_file
 from api.services import Services, get_services
-from db.audit import append_audit
+from db.audit import record_support_view
 from support.at_risk import at_stake, load_at_risk
 from support.formatting import money_text, thousands, time_left_text, utc_text
 from support.history import load_history
@@ -179,15 +179,13 @@ async def refund_page(
         if history is None:
             context = {"what": "refund", "id": refund_id, "page": "refund"}
             return _render(request, "not_found.html", context, status.HTTP_404_NOT_FOUND)
-        await append_audit(
+        await record_support_view(
             session,
-            kind="support.viewed",
             actor="web",
+            view="refund.page",
             refund_id=refund_id,
             merchant_id=history.refund.merchant_id,
-            detail={"view": "refund.page"},
         )
-        await session.commit()
         outbound = await load_outbound_events(session, refund_id) or []
     page: dict[str, Any] = {"history": history, "r": history.refund, "outbound": outbound}
     return _render(request, "refund.html", page)
@@ -211,14 +209,12 @@ async def merchant_page(
         if view is None:
             context = {"what": "merchant", "id": merchant_id, "page": "merchant"}
             return _render(request, "not_found.html", context, status.HTTP_404_NOT_FOUND)
-        await append_audit(
+        await record_support_view(
             session,
-            kind="support.viewed",
             actor="web",
+            view="merchant.page",
             merchant_id=merchant_id,
-            detail={"view": "merchant.page"},
         )
-        await session.commit()
     return _render(request, "merchant.html", {"m": view})
 
 

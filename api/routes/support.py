@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 
 from api.auth import Caller, require_reader
 from api.services import Services, get_services
-from db.audit import append_audit
+from db.audit import record_support_view
 from support.at_risk import AtRiskRefund, load_at_risk
 from support.history import RefundHistory, load_history
 from support.losses import LossesSummary, losses_summary
@@ -34,15 +34,13 @@ async def get_refund(refund_id: str, services: Svc, caller: Reader) -> RefundVie
         view = await load_refund_view(session, refund_id)
         if view is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"refund {refund_id} not found")
-        await append_audit(
+        await record_support_view(
             session,
-            kind="support.viewed",
             actor=caller.role.value,
+            view="refund",
             refund_id=refund_id,
             merchant_id=view.merchant_id,
-            detail={"view": "refund"},
         )
-        await session.commit()
     return view
 
 
@@ -62,15 +60,13 @@ async def get_history(refund_id: str, services: Svc, caller: Reader) -> RefundHi
         history = await load_history(session, services.temporal, refund_id)
         if history is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"refund {refund_id} not found")
-        await append_audit(
+        await record_support_view(
             session,
-            kind="support.viewed",
             actor=caller.role.value,
+            view="refund.history",
             refund_id=refund_id,
             merchant_id=history.refund.merchant_id,
-            detail={"view": "refund.history"},
         )
-        await session.commit()
     return history
 
 
@@ -86,14 +82,12 @@ async def get_outbound_events(
         events = await load_outbound_events(session, refund_id)
         if events is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"refund {refund_id} not found")
-        await append_audit(
+        await record_support_view(
             session,
-            kind="support.viewed",
             actor=caller.role.value,
+            view="refund.outbound_events",
             refund_id=refund_id,
-            detail={"view": "refund.outbound_events"},
         )
-        await session.commit()
     return events
 
 
@@ -144,12 +138,10 @@ async def get_merchant(merchant_id: str, services: Svc, caller: Reader) -> Merch
         view = await load_merchant_view(session, merchant_id)
         if view is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"merchant {merchant_id} not found")
-        await append_audit(
+        await record_support_view(
             session,
-            kind="support.viewed",
             actor=caller.role.value,
+            view="merchant",
             merchant_id=merchant_id,
-            detail={"view": "merchant"},
         )
-        await session.commit()
     return view
