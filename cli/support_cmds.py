@@ -9,7 +9,7 @@ JSON with ``--json``. Every full-record read (a refund's history, a merchant) is
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -24,6 +24,8 @@ from support.formatting import money_text, thousands, time_left_text, utc_text
 from support.periods import PeriodError, parse_moment
 
 if TYPE_CHECKING:  # the heavy imports wait until a command runs: `refundwatch --help` stays fast
+    from pydantic import BaseModel
+
     from db.engine import SessionFactory
     from evidence.views import EvidenceView
     from support.at_risk import AtRiskRefund
@@ -58,6 +60,18 @@ def _fail(message: str, hint: str, code: int = 1) -> typer.Exit:
     typer.secho(message, fg=typer.colors.RED, err=True)
     typer.echo(hint, err=True)
     return typer.Exit(code)
+
+
+def _unknown_refund(refund_id: str) -> typer.Exit:
+    return _fail(
+        f"refund {refund_id} not found",
+        "Check the id (the platform's refund_id, e.g. R-1001); "
+        "`refundwatch refunds at-risk` lists the open ones.",
+    )
+
+
+def _echo_json_list(items: Sequence[BaseModel]) -> None:
+    typer.echo("[" + ",".join(item.model_dump_json() for item in items) + "]")
 
 
 def _settings() -> Settings:
@@ -170,11 +184,7 @@ def refund_show(
     settings = _settings()
     history = _run(settings, lambda s: _load_history(s, refund_id))
     if history is None:
-        raise _fail(
-            f"refund {refund_id} not found",
-            "Check the id (the platform's refund_id, e.g. R-1001); "
-            "`refundwatch refunds at-risk` lists the open ones.",
-        )
+        raise _unknown_refund(refund_id)
     if only is not None:
         history.entries = [e for e in history.entries if e.source == only]
     if as_json:
@@ -264,12 +274,9 @@ def refund_evidence(
     settings = _settings()
     evidence = _run(settings, lambda s: _load_evidence(s, refund_id))
     if evidence is None:
-        raise _fail(
-            f"refund {refund_id} not found",
-            "Check the id (the platform's refund_id, e.g. R-1001).",
-        )
+        raise _unknown_refund(refund_id)
     if as_json:
-        typer.echo("[" + ",".join(item.model_dump_json() for item in evidence) + "]")
+        _echo_json_list(evidence)
         return
     console = _console()
     if not evidence:
@@ -315,12 +322,9 @@ def refund_webhooks(
     settings = _settings()
     events = _run(settings, lambda s: _load_webhooks(s, refund_id))
     if events is None:
-        raise _fail(
-            f"refund {refund_id} not found",
-            "Check the id (the platform's refund_id, e.g. R-1001).",
-        )
+        raise _unknown_refund(refund_id)
     if as_json:
-        typer.echo("[" + ",".join(event.model_dump_json() for event in events) + "]")
+        _echo_json_list(events)
         return
     console = _console()
     if not events:
@@ -392,7 +396,7 @@ def refunds_at_risk(
     settings = _settings()
     rows = _run(settings, lambda s: _load_at_risk(s, merchant, limit))
     if as_json:
-        typer.echo("[" + ",".join(row.model_dump_json() for row in rows) + "]")
+        _echo_json_list(rows)
         return
     console = _console()
     if not rows:
