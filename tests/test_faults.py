@@ -80,6 +80,8 @@ LAST_WAVE: dict[str, list[dict[str, Any]]] = {"last_wave_answers_1": [ANSWERS_1]
 
 # A resolution accepted this close to the deadline races the deadline timer: either is right.
 RACE = timedelta(seconds=0.5)
+# A call "brought forward" by a failed SMS follows the failure within this (pacing included).
+PROMPT = timedelta(seconds=3)
 EITHER = {"resolved", "timed_out"}
 CREATES = {"message.created", "call.created"}
 FINALS = {
@@ -881,7 +883,14 @@ async def _call_brought_forward(batch: Batch, refund_id: str) -> bool:
     failed = [e.at for e in events if e.kind == "send.failed" and e.detail.get("channel") == "sms"]
     planned = next(e.detail["steps"] for e in events if e.kind == "ladder.planned")
     first_call = next(datetime.fromisoformat(s["at"]) for s in planned if s["step"] == "first_call")
-    return bool(failed) and min(failed) >= first_call
+    if not failed:
+        return False
+    if min(failed) >= first_call:
+        return True
+    # Failed just before the call was due (e.g. after a retried 500): by the time the watch
+    # heard, the call was due anyway — it must then follow the failure at once, not wait.
+    calls = [e.at for e in events if e.kind == "send.call" and e.detail.get("step") == "first_call"]
+    return bool(calls) and min(calls) <= min(failed) + PROMPT
 
 
 def _step(key: str) -> str:
