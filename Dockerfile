@@ -5,16 +5,19 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY activities ./activities
 COPY api ./api
+COPY application ./application
+COPY bench ./bench
 COPY cli ./cli
 COPY config ./config
 COPY db ./db
 COPY demo ./demo
 COPY domain ./domain
 COPY evidence ./evidence
+COPY messages ./messages
 COPY notifier ./notifier
 COPY observability ./observability
-COPY outbound ./outbound
 COPY pacing ./pacing
+COPY platform_webhooks ./platform_webhooks
 COPY risk ./risk
 COPY scheduler ./scheduler
 COPY support ./support

@@ -12,9 +12,11 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.outbound_activities import OutboundActivities, OutboundConfig
-from activities.refund_activities import ActivityConfig, RefundActivities
+from activities.notices import NoticeActivities
+from activities.platform_webhooks import OutboundActivities, OutboundConfig
+from activities.records import RecordActivities
 from activities.risk_feedback import RiskFeedbackActivities
+from activities.sends import SendActivities, SendConfig
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
 from db.engine import make_engine, make_session_factory
@@ -22,7 +24,7 @@ from notifier.base import Notifier
 from notifier.twilio_notifier import TwilioNotifier
 from observability.temporal_runtime import sdk_runtime
 from pacing import Pacer, PacingConfig
-from workflows.outbound import OutboundDeliveryWorkflow
+from workflows.platform_webhooks import OutboundDeliveryWorkflow
 from workflows.refund_watch import RefundWatchWorkflow
 
 __all__ = ["build_worker", "main", "run_worker", "twilio_notifier"]
@@ -43,25 +45,30 @@ async def build_worker(
     own_notifier = notifier is None
     notifier = notifier or twilio_notifier(settings)
     sessions = make_session_factory(engine)
-    activities = RefundActivities(
+    sends = SendActivities(
         sessions,
         notifier,
-        ActivityConfig(
+        SendConfig(
             public_base_url=settings.public_base_url,
             sms_per_merchant_per_hour=settings.sms_per_merchant_per_hour,
         ),
         pacer=Pacer(sessions, PacingConfig.from_settings(settings)),
     )
-    feedback = RiskFeedbackActivities(sessions)
     outbound_config = OutboundConfig.from_settings(settings)
     webhook_http = outbound_config.http_client()
-    outbound = OutboundActivities(sessions, webhook_http, outbound_config)
+    activities = [
+        *sends.all(),
+        *NoticeActivities(sessions).all(),
+        *RecordActivities(sessions).all(),
+        *RiskFeedbackActivities(sessions).all(),
+        *OutboundActivities(sessions, webhook_http, outbound_config).all(),
+    ]
     try:
         yield Worker(
             client,
             task_queue=settings.temporal_task_queue,
             workflows=[RefundWatchWorkflow, OutboundDeliveryWorkflow],
-            activities=activities.all() + feedback.all() + outbound.all(),  # type: ignore[arg-type]
+            activities=activities,
             # One poller caps first-task pickup near 55 workflows/s on the dev server.
             max_concurrent_workflow_task_polls=8,
             max_concurrent_activity_task_polls=8,

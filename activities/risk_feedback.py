@@ -1,10 +1,13 @@
 """Risk feedback: at the end of a watch, record how the refund ended for its buyer and device.
 
-The risk gate reads these outcomes on the buyer's next refund (risk/history.py). Recording is
+The risk gate reads these outcomes on the buyer's next refund (risk/buyer_history.py). Recording is
 idempotent (one row per refund, subject and outcome), so a retried activity writes nothing twice.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import structlog
 from temporalio import activity
@@ -13,32 +16,31 @@ from temporalio.exceptions import ApplicationError
 from activities.types import RiskFeedbackInput
 from db.engine import SessionFactory
 from db.models import Refund
-from risk.history import PriorOutcome
-from risk.history_store import record_outcomes, subjects_of
+from domain.vocabulary import DISPUTING, Outcome, Resolution
+from risk.buyer_history import PriorOutcome
+from risk.outcome_store import record_outcomes, subjects_of
 
 __all__ = ["RiskFeedbackActivities", "feedback_outcomes"]
 
 log = structlog.get_logger(__name__)
-
-# Merchant answers that contest the refund: a rejection after one of these upholds the dispute.
-_DISPUTING = frozenset({"dispute", "reject"})
 
 
 def feedback_outcomes(
     outcome: str, resolution: str | None, answer: str | None
 ) -> list[PriorOutcome]:
     """The watch's (outcome, resolution, answer) in the risk gate's vocabulary; [] if unknown."""
-    if outcome == "timed_out":
+    if outcome == Outcome.TIMED_OUT:
         return [PriorOutcome.TIMED_OUT]
-    if outcome == "evidence_missed":
+    if outcome == Outcome.EVIDENCE_MISSED:
         return [PriorOutcome.EVIDENCE_MISSED]
-    if outcome != "resolved":
+    if outcome != Outcome.RESOLVED:
         return []
-    if resolution == "rejected":
-        if answer in _DISPUTING:
+    if resolution == Resolution.REJECTED:
+        # A rejection after the merchant contested the refund upholds the dispute.
+        if answer in DISPUTING:
             return [PriorOutcome.REFUND_REJECTED, PriorOutcome.DISPUTE_UPHELD]
         return [PriorOutcome.REFUND_REJECTED]
-    if resolution in ("approved", "cancelled"):
+    if resolution in (Resolution.APPROVED, Resolution.CANCELLED):
         return [PriorOutcome.HANDLED]
     return []
 
@@ -47,10 +49,10 @@ class RiskFeedbackActivities:
     def __init__(self, sessions: SessionFactory):
         self._sessions = sessions
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., Any]]:
         return [self.record_risk_feedback]
 
-    @activity.defn
+    @activity.defn(name="record_risk_feedback")
     async def record_risk_feedback(self, item: RiskFeedbackInput) -> None:
         outcomes = feedback_outcomes(item.outcome, item.resolution, item.answer)
         logger = log.bind(refund_id=item.refund_id)

@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from domain.vocabulary import Purpose
+
 __all__ = [
+    "AnswerRecord",
     "AuditInput",
     "DisputeInput",
     "NoticeInput",
@@ -16,18 +19,7 @@ __all__ = [
     "RiskFeedbackInput",
     "SendInput",
     "SendResult",
-    "SendStatus",
 ]
-
-
-class SendStatus:
-    ACCEPTED = "accepted"  # the provider took it (now or on an earlier attempt of this key)
-    FAILED = "failed"  # final provider error: fail over, do not retry
-    NO_CONTACT = "no_contact"  # the merchant has no contact at that priority index
-    OPTED_OUT = "opted_out"  # SMS to a number that sent STOP
-    UNKNOWN = "unknown"  # an earlier attempt crashed mid-send; never resent blindly
-    THROTTLED = "throttled"  # the merchant's hourly SMS limit was reached (they were told)
-    CLOSED = "closed"  # the refund closed or its deadline passed while the send waited: not sent
 
 
 @dataclass(frozen=True)
@@ -38,8 +30,8 @@ class SendInput:
     step: str
     contact_index: int  # 0 = highest-priority active contact
     attempt: int
-    # What the message is for: "initial", "final", "reminder"; picks the text.
-    purpose: str = "initial"
+    # What the message is for (domain.vocabulary.Purpose): picks the text.
+    purpose: str = Purpose.INITIAL
 
     @property
     def idempotency_key(self) -> str:
@@ -61,7 +53,7 @@ class NoticeInput:
     merchant_id: str
     workflow_id: str
     step: str
-    purpose: str = "initial"
+    purpose: str = Purpose.INITIAL
 
     @property
     def idempotency_key(self) -> str:
@@ -91,8 +83,20 @@ class OutcomeInput:
 
 
 @dataclass(frozen=True)
+class AnswerRecord:
+    """A merchant's answer the watch accepted (any channel), to be recorded once by its
+    ``source_event_id`` (the provider's or the client's event id)."""
+
+    refund_id: str
+    action: str
+    channel: str
+    source_event_id: str
+    raw: str
+
+
+@dataclass(frozen=True)
 class ResponseInput:
-    """An in-app answer accepted by the workflow's update validator, to be recorded once."""
+    """An in-app answer accepted by the legacy ``answer_in_app`` update (recorded histories)."""
 
     refund_id: str
     action: str

@@ -5,18 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Annotated
 
 import swagger_ui_bundle
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI, Request, status
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
-from api.auth import Caller, require_reader
+from api.auth import ReaderCaller
+from api.deps import Svc
 from api.routes import evidence, merchant_app, merchants, pages, refunds, support, twilio, voice
-from api.services import Services, build_services, get_services
+from application.services import Services, build_services
+from application.watch_client import WatchUnreachable
 from config.settings import Settings
 from observability import DatabaseMetrics, RequestMetrics, metrics_response
 
@@ -62,14 +63,20 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(pages.router)  # support web pages under /support
 
+    @app.exception_handler(WatchUnreachable)
+    async def watch_unreachable(_request: Request, err: WatchUnreachable) -> JSONResponse:
+        """Recorded, but Temporal did not take the message: the same request again is safe."""
+        return JSONResponse(
+            {"detail": str(err)},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+
     app.add_middleware(RequestMetrics)
     database_metrics = DatabaseMetrics(overdue_grace=timedelta(seconds=settings.overdue_grace_s))
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics(
-        svc: Annotated[Services, Depends(get_services)],
-        _caller: Annotated[Caller, Depends(require_reader)],
-    ) -> Response:
+    async def metrics(svc: Svc, _caller: ReaderCaller) -> Response:
         """Prometheus scrape (support or platform token): see docs/operations.md, Metrics."""
         return await metrics_response(database_metrics, svc.sessions)
 
@@ -78,7 +85,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["health"])
-    async def readyz(svc: Annotated[Services, Depends(get_services)]) -> JSONResponse:
+    async def readyz(svc: Svc) -> JSONResponse:
         checks: dict[str, str] = {}
         try:
             async with svc.engine.connect() as connection:

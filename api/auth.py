@@ -11,10 +11,14 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
-from api.services import Services, get_services
+from api.deps import get_services
+from application.services import Services
 
 __all__ = [
     "Caller",
+    "MerchantCaller",
+    "PlatformCaller",
+    "ReaderCaller",
     "Role",
     "merchant_token",
     "require_merchant",
@@ -94,3 +98,8 @@ def _require(*roles: Role):  # type: ignore[no-untyped-def]
 require_platform = _require(Role.PLATFORM)
 require_reader = _require(Role.SUPPORT, Role.PLATFORM)
 require_merchant = _require(Role.MERCHANT)
+
+# The callers a route accepts, declared once.
+PlatformCaller = Annotated[Caller, Depends(require_platform)]
+ReaderCaller = Annotated[Caller, Depends(require_reader)]
+MerchantCaller = Annotated[Caller, Depends(require_merchant)]

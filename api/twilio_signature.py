@@ -8,7 +8,8 @@ import structlog
 from fastapi import Depends, HTTPException, Request, status
 from twilio.request_validator import RequestValidator
 
-from api.services import Services, get_services
+from api.deps import get_services
+from application.services import Services
 
 __all__ = ["SignedForm", "verified_form"]
 

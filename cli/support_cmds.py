@@ -29,10 +29,10 @@ if TYPE_CHECKING:  # the heavy imports wait until a command runs: `refundwatch -
     from db.engine import SessionFactory
     from evidence.views import EvidenceView
     from support.at_risk import AtRiskRefund
-    from support.history import RefundHistory
     from support.losses import Figures, LossesSummary
     from support.merchants import MerchantView
-    from support.outbound import OutboundEventView
+    from support.platform_webhooks import OutboundEventView
+    from support.refund_history import RefundHistory
 
 __all__ = ["register"]
 
@@ -138,7 +138,7 @@ async def _load_history(settings: Settings, refund_id: str) -> RefundHistory | N
     from temporalio.client import Client
 
     from db.audit import record_support_view
-    from support.history import load_history
+    from support.refund_history import load_history
 
     client: Client | None = None
     note: str | None = None
@@ -307,7 +307,7 @@ def refund_evidence(
 
 # ---------------------------------------------------------------------------- refund webhooks
 async def _load_webhooks(settings: Settings, refund_id: str) -> list[OutboundEventView] | None:
-    from support.outbound import load_outbound_events
+    from support.platform_webhooks import load_outbound_events
 
     async with _sessions(settings) as factory, factory() as session:
         return await load_outbound_events(session, refund_id)

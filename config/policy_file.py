@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from domain.policy import CallSettings, DisputePolicy, EscalationPolicy, StepSpec
 from domain.quiet_hours import parse_clock
-from workflows.policy import CallSettings, DisputePolicy, EscalationPolicy, StepSpec
 
 __all__ = ["PolicyError", "load_policy", "parse_duration"]
 

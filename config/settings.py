@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     )
     # Disputes: where the API keeps merchants' evidence files (see evidence/), and the limits of
     # one submission. Files are held in memory while checked, hence the ceiling on the size.
+    # How long an answer (keypad, SMS, in-app) waits for its watch before it is kept and
+    # delivered later by the scheduler: under Twilio's 15 s TwiML fetch timeout.
+    answer_timeout_s: Seconds = Field(
+        default=8, ge=1, le=15, validation_alias="REFUNDWATCH_ANSWER_TIMEOUT"
+    )
     evidence_dir: Path = Field(
         default=Path(".data/evidence"), validation_alias="REFUNDWATCH_EVIDENCE_DIR"
     )

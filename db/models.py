@@ -28,6 +28,7 @@ __all__ = [
     "NotificationAttempt",
     "OutboundDelivery",
     "OutboundEvent",
+    "PendingAnswer",
     "PlatformEvent",
     "Refund",
     "RiskAssessment",
@@ -88,8 +89,11 @@ class Refund(SQLModel, table=True):
     workflow_started_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
-    # open → resolved | timed_out ; untracked refunds are recorded with state "untracked".
+    # domain.vocabulary.RefundState: open → resolved | timed_out | evidence_missed;
+    # untracked refunds are recorded as "untracked". Written by intake and the watch only.
     state: str = Field(max_length=20, index=True)
+    # domain.vocabulary.Stage, as the watch projects it (for support and the merchant's views;
+    # no decision reads it: the watch decides from its own state).
     stage: str = Field(default="received", max_length=30)
     resolution: str | None = Field(default=None, max_length=20)
     merchant_answer: str | None = Field(default=None, max_length=30)
@@ -128,10 +132,12 @@ class NotificationAttempt(SQLModel, table=True):
     refund_id: str = Field(foreign_key="refunds.refund_id", index=True, max_length=64)
     merchant_id: str = Field(max_length=64, index=True)
     contact_id: int | None = Field(default=None, foreign_key="contacts.id")
-    channel: str = Field(max_length=10)  # in_app | sms | call
+    channel: str = Field(max_length=10)  # domain.vocabulary.Channel
     step: str = Field(max_length=40)
     attempt: int
-    # claimed → accepted → (provider statuses) ; claimed → failed ; claimed → retryable
+    # The latest of our lifecycle (domain.vocabulary.AttemptState: claimed → accepted | failed
+    # | retryable | …) then the provider's reports in our words (DeliveryState); each entry of
+    # status_history says which ("source": "provider"). Transitions: db/attempts.py.
     status: str = Field(max_length=20)
     provider_sid: str | None = Field(default=None, max_length=64, unique=True)
     status_history: list[dict[str, Any]] = Field(
@@ -168,8 +174,8 @@ class MerchantResponse(SQLModel, table=True):
     source_event_id: str = Field(unique=True, max_length=200)
     refund_id: str = Field(foreign_key="refunds.refund_id", index=True, max_length=64)
     merchant_id: str = Field(max_length=64)
-    channel: str = Field(max_length=10)
-    action: str = Field(max_length=20)  # handle_now | dispute | acknowledge
+    channel: str = Field(max_length=10)  # domain.vocabulary.Channel
+    action: str = Field(max_length=20)  # domain.vocabulary.Action
     raw: str = Field(max_length=200)
     received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
@@ -338,3 +344,24 @@ class BuyerOutcome(SQLModel, table=True):
     # dispute_upheld | refund_rejected | evidence_missed | timed_out | handled
     outcome: str = Field(max_length=30)
     recorded_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class PendingAnswer(SQLModel, table=True):
+    """A merchant's answer that could not reach its watch (Temporal briefly unreachable): kept
+    here until the scheduler delivers it through the same entry point, so none is lost."""
+
+    __tablename__ = "pending_answers"
+
+    source_event_id: str = Field(primary_key=True, max_length=200)
+    refund_id: str = Field(foreign_key="refunds.refund_id", index=True, max_length=64)
+    merchant_id: str = Field(max_length=64)
+    action: str = Field(max_length=20)  # domain.vocabulary.Action
+    channel: str = Field(max_length=10)  # domain.vocabulary.Channel
+    raw: str = Field(max_length=200)
+    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    attempts: int = 0
+    # Set once the watch took or refused it (``verdict``: taken | a domain.answers.Refusal).
+    delivered_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
+    )
+    verdict: str | None = Field(default=None, max_length=30)

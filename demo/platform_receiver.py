@@ -1,7 +1,8 @@
 """A stand-in for the marketplace platform's webhook endpoint, for the demo and the tests.
 
 It does what docs/webhooks.md asks of a real receiver: verify the signature over the raw body
-(``outbound.signing.verify``), reject stale or unsigned requests, deduplicate by event id, and
+(``platform_webhooks.signing.verify``), reject stale or unsigned requests, deduplicate by event
+id, and
 acknowledge with 2xx. It can also be told to be down (503) for a while, for everything or for
 one refund, or to refuse the first tries of every event, so retries can be watched.
 
@@ -26,7 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from outbound.signing import (
+from platform_webhooks.signing import (
     EVENT_ID_HEADER,
     EVENT_TYPE_HEADER,
     SIGNATURE_HEADER,

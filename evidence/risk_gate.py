@@ -11,13 +11,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db.audit import append_audit
 from db.models import EvidenceSubmission, utcnow
 from db.upsert import insert_ignore
+from domain.vocabulary import RISK_REASONS
 from evidence.submissions import find_submission
 from evidence.validation import check_category, check_note, check_request_id
 
 __all__ = ["RISK_GATE_CATEGORY", "record_risk_gate_evidence"]
 
 # Not a merchant's category: the evidence is the risk gate's own reasons.
-RISK_GATE_CATEGORY = "risk_reasons"
+RISK_GATE_CATEGORY = RISK_REASONS
 
 
 async def record_risk_gate_evidence(

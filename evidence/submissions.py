@@ -1,15 +1,18 @@
 """Recording a merchant's evidence: nothing half-stored.
 
-The files go to the store first, each under a fresh key; then the submission, its files and an
-audit record are written in one transaction. If that transaction fails, the stored files are
-deleted again, so the store never holds bytes no row points to and no row points to missing
-bytes. A ``request_id`` seen before answers with the first submission (or a conflict when the
-content differs) and stores nothing.
+Whether evidence may be submitted now is not decided here: the caller passes ``admit``, which
+asks the refund's watch (domain/answers.py judges; see application/evidence.py). It is asked
+before anything is stored and again, under the refund's row lock, just before the rows are
+written. The files go to the store first, each under a fresh key; then the submission, its
+files and an audit record are written in one transaction. If that transaction fails, the
+stored files are deleted again, so the store never holds bytes no row points to and no row
+points to missing bytes. A ``request_id`` seen before answers with the first submission (or a
+conflict when the content differs) and stores nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,10 +23,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.audit import append_audit
 from db.models import EvidenceFile, EvidenceSubmission, Refund, utcnow
+from domain.vocabulary import EvidenceSource
 from evidence.store import EvidenceStore, new_storage_key
 from evidence.validation import CheckedFile
 
 __all__ = [
+    "Admit",
     "EvidenceConflictError",
     "EvidenceNotAcceptedError",
     "EvidenceRequest",
@@ -46,7 +51,11 @@ class NotYourRefundError(PermissionError):
 
 
 class EvidenceNotAcceptedError(RuntimeError):
-    """The refund is not disputed, or its evidence window has closed."""
+    """The refund is not disputed, or its evidence window has closed (the message says which)."""
+
+
+# Raises EvidenceNotAcceptedError unless evidence submitted at that moment would count.
+Admit = Callable[[datetime], Awaitable[None]]
 
 
 class EvidenceConflictError(RuntimeError):
@@ -86,23 +95,6 @@ async def find_submission(
     return (await session.exec(statement)).first()
 
 
-def _check_open(refund: Refund, now: datetime) -> None:
-    if refund.stage != "disputed":
-        raise EvidenceNotAcceptedError(
-            f"refund {refund.refund_id} is not disputed (stage {refund.stage}): evidence is "
-            "accepted only while the merchant's dispute is open"
-        )
-    if refund.evidence_due_at is None:
-        raise EvidenceNotAcceptedError(
-            f"refund {refund.refund_id} is disputed but has no evidence deadline yet; "
-            "send the same request again in a moment"
-        )
-    if now >= refund.evidence_due_at:
-        raise EvidenceNotAcceptedError(
-            f"the evidence window closed at {refund.evidence_due_at.isoformat()}"
-        )
-
-
 async def _repeat(
     session: AsyncSession, refund: Refund, earlier: EvidenceSubmission, request: EvidenceRequest
 ) -> Submitted:
@@ -115,7 +107,7 @@ async def _repeat(
     differs = [
         name
         for name, before, now in (
-            ("source", earlier.source, "merchant"),
+            ("source", earlier.source, EvidenceSource.MERCHANT),
             ("category", earlier.category, request.category),
             ("note", earlier.note, request.note),
             (
@@ -136,12 +128,12 @@ async def _repeat(
 
 
 async def submit_evidence(
-    session: AsyncSession, store: EvidenceStore, request: EvidenceRequest
+    session: AsyncSession, store: EvidenceStore, request: EvidenceRequest, admit: Admit
 ) -> Submitted:
     """Check, store the files, record everything in one transaction (committed here).
 
-    Raises RefundNotFoundError, NotYourRefundError, EvidenceNotAcceptedError (not disputed,
-    window closed) and EvidenceConflictError (request_id reused with other content).
+    Raises RefundNotFoundError, NotYourRefundError, EvidenceNotAcceptedError (from ``admit``:
+    not disputed, window closed) and EvidenceConflictError (request_id reused differently).
     """
     refund = await session.get(Refund, request.refund_id)
     if refund is None:
@@ -152,8 +144,8 @@ async def submit_evidence(
     if earlier is not None:
         # Before the window check: a retry after a 503 gets its answer even once it closed.
         return await _repeat(session, refund, earlier, request)
-    _check_open(refund, utcnow())
-    await session.rollback()  # hold no transaction open while the files are written
+    await session.rollback()  # hold no transaction open while the watch is asked, files written
+    await admit(utcnow())
 
     keys: list[str] = []
     try:
@@ -161,7 +153,7 @@ async def submit_evidence(
             key = new_storage_key()
             await store.put(key, checked.data)
             keys.append(key)
-        return await _record(session, request, keys)
+        return await _record(session, request, keys, admit)
     except IntegrityError:
         # The same request_id won a race with us: answer as for any repeat.
         log.info("evidence_request_raced", refund_id=request.refund_id, files=len(keys))
@@ -176,21 +168,23 @@ async def submit_evidence(
         raise
 
 
-async def _record(session: AsyncSession, request: EvidenceRequest, keys: list[str]) -> Submitted:
-    # Locked and checked again: the dispute may have closed while the files were written.
+async def _record(
+    session: AsyncSession, request: EvidenceRequest, keys: list[str], admit: Admit
+) -> Submitted:
+    # Locked and asked again: the dispute may have closed while the files were written.
     locked = await session.exec(
         select(Refund).where(Refund.refund_id == request.refund_id).with_for_update()
     )
     refund = locked.one()
     now = utcnow()
-    _check_open(refund, now)
+    await admit(now)
     submission = EvidenceSubmission(
         refund_id=request.refund_id,
         merchant_id=request.merchant_id,
         request_id=request.request_id,
         category=request.category,
         note=request.note,
-        source="merchant",
+        source=EvidenceSource.MERCHANT,
         details={},
         submitted_at=now,
     )
@@ -220,7 +214,7 @@ async def _record(session: AsyncSession, request: EvidenceRequest, keys: list[st
         detail={
             "evidence_id": submission.id,
             "request_id": request.request_id,
-            "source": "merchant",
+            "source": EvidenceSource.MERCHANT,
             "category": request.category,
             "files": [
                 {"content_type": f.content_type, "size_bytes": f.size_bytes, "sha256": f.sha256}

@@ -3,7 +3,7 @@
 Rules come from a YAML file (docs/risk-rules.md) loaded with `load_rules`; `assess` is pure.
 """
 
-from risk.history import BuyerHistory, OutcomeCounts, PriorOutcome
+from risk.buyer_history import BuyerHistory, OutcomeCounts, PriorOutcome
 from risk.levels import RiskLevel
 from risk.results import RiskAssessmentResult, RiskInput, RiskReason
 from risk.rules import RiskRules, RiskRulesError, load_rules

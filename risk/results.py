@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from risk.levels import RiskLevel
 from risk.signals import RefundSignals
 
-if TYPE_CHECKING:  # risk.history builds RiskReasons: a runtime import would be circular
-    from risk.history import BuyerHistory
+if TYPE_CHECKING:  # risk.buyer_history builds RiskReasons: a runtime import would be circular
+    from risk.buyer_history import BuyerHistory
 
 __all__ = ["RiskAssessmentResult", "RiskInput", "RiskReason"]
 

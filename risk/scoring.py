@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from risk.amount import always_track_reason, amount_reasons
 from risk.behaviour import signal_reasons
-from risk.history import history_reasons
+from risk.buyer_history import history_reasons
 from risk.results import RiskAssessmentResult, RiskInput
 from risk.rules import RiskRules
 

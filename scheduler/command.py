@@ -10,7 +10,7 @@ from datetime import date
 
 import typer
 
-from api.services import build_services
+from application.services import build_services
 from config.settings import Settings
 from db.engine import make_engine, make_session_factory
 from scheduler.jobs import (

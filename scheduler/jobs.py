@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import structlog
 
-from api.services import Services
+from application.services import Services
 from config.settings import Settings
 from db.engine import SessionFactory
 from notifier.base import Notifier

@@ -3,7 +3,8 @@
 A tracked refund's watch can be missing because intake stored the row but Temporal was down and
 the platform never retried (``workflow_started_at`` is NULL), or because Temporal lost it (the row
 says started, ``describe`` says not found). Either way the watch is started through
-:func:`api.intake.ensure_watch_started`, the same path intake uses, so the workflow id, input and
+:func:`application.watches.ensure_watch_started`, the same path intake uses, so the workflow id,
+input and
 ``workflow.started`` audit entry are the same. A refund whose deadline already passed is started
 too: its ladder is empty, it times out at once and its loss is written to the ledger.
 
@@ -26,12 +27,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.intake import ensure_watch_started
-from api.services import Services
+from application.services import Services
+from application.watches import ensure_watch_started
 from db.audit import append_audit
 from db.models import AuditEvent, Refund, utcnow
 from observability.metrics import OVERDUE_FLAGGED, WATCH_START_FAILURES, WATCHES_STARTED
-from workflows.refund_watch import workflow_id_for
+from workflows.ids import workflow_id_for
 from workflows.starter import watch_handle
 
 __all__ = [

@@ -20,7 +20,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from api.services import build_services
+from application.services import build_services
 from config.settings import Settings
 from observability.metrics import serve_process_metrics
 from scheduler.jobs import SchedulerContext, run_prices, run_reconcile, run_report

@@ -13,14 +13,14 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.services import build_services
+from application.services import build_services
 from config.settings import Settings, load_settings
 from demo.platform_receiver import PATH as RECEIVER_PATH
 from demo.platform_receiver import PlatformReceiver, create_receiver_app
 from demo.processes import temporal_binary
-from tests.support.database import fresh_database
-from tests.support.http_server import free_port, serve_asgi
-from tests.support.stack import LiveStack
+from tests.harness.database import fresh_database
+from tests.harness.http_server import free_port, serve_asgi
+from tests.harness.stack import LiveStack
 from twilio_sandbox import SandboxConfig, load_scenario
 from twilio_sandbox import create_app as create_sandbox
 from worker import build_worker

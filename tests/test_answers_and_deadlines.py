@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from api.auth import merchant_token
-from tests.support.stack import LiveStack
+from tests.harness.stack import LiveStack
 from workflows import search_attributes as sa
 from workflows.starter import watch_handle
 

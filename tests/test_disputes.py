@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from api.auth import merchant_token
-from tests.support.stack import LiveStack
+from tests.harness.stack import LiveStack
 
 NO_ANSWER: dict[str, Any] = {"calls": [{"answer": "no-answer"}]}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

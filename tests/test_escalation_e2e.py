@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tests.support.stack import LiveStack
+from tests.harness.stack import LiveStack
 
 ANSWERS_1 = {"calls": [{"answer": "human", "digits": ["1"]}]}
 NEVER = {"calls": [{"answer": "no-answer"}]}

@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,8 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.auth import merchant_token
-from db.models import AuditEvent, EvidenceSubmission, Refund, utcnow
+from application.evidence import admit_evidence
+from db.models import AuditEvent, EvidenceSubmission, Refund
 from evidence import (
     EvidenceLimits,
     EvidenceRequest,
@@ -37,6 +38,7 @@ from evidence import (
     record_risk_gate_evidence,
     submit_evidence,
 )
+from evidence.submissions import Admit
 from evidence.validation import (
     FileTooLargeError,
     InvalidFieldError,
@@ -48,7 +50,7 @@ from evidence.validation import (
     detect_type,
     sanitise_filename,
 )
-from tests.support.stack import LiveStack
+from tests.harness.stack import LiveStack
 from tests.test_support_cli import refundwatch
 from tests.test_support_pages import CHROMIUM, CHROMIUM_ARGS, SHOTS
 from workflows.starter import watch_handle
@@ -100,8 +102,12 @@ async def other_shop(stack: LiveStack) -> Shop:
     return await _shop(stack)
 
 
-async def take_refund(stack: LiveStack, shop: Shop, opened: list[str]) -> str:
+async def take_refund(
+    stack: LiveStack, shop: Shop, opened: list[str], *, evidence_window_hours: int | None = 1
+) -> str:
     body = stack.refund_body(shop.merchant_id, deadline_in=900)
+    if evidence_window_hours is not None:
+        body["evidence_window_hours"] = evidence_window_hours
     response = await stack.intake(body)
     assert response.status_code == 201, response.text
     assert response.json()["tracked"] is True
@@ -110,27 +116,38 @@ async def take_refund(stack: LiveStack, shop: Shop, opened: list[str]) -> str:
 
 
 async def disputed_refund(
-    stack: LiveStack,
-    shop: Shop,
-    opened: list[str],
-    *,
-    due_in: timedelta = timedelta(minutes=10),
+    stack: LiveStack, shop: Shop, opened: list[str], *, window_passed: bool = False
 ) -> str:
-    """A watched refund in the state the dispute phase leaves it in: stage ``disputed`` and an
-    evidence deadline. Waits for the watch's first stage write so it cannot overwrite ours."""
-    refund_id = await take_refund(stack, shop, opened)
-    for _ in range(100):
+    """A watched refund its merchant disputed in the app, so its watch awaits evidence: for an
+    hour (the platform's grant at intake), or, ``window_passed``, for the test policy's 16 s,
+    waited out until the watch ends as ``evidence_missed``."""
+    refund_id = await take_refund(
+        stack, shop, opened, evidence_window_hours=None if window_passed else 1
+    )
+    disputed = await stack.http.post(
+        f"/v1/merchant/refunds/{refund_id}/answer",
+        headers=shop.headers,
+        json={"action": "dispute", "request_id": f"dispute-{refund_id}"},
+    )
+    assert disputed.status_code == 200, disputed.text
+    # Read the row itself: a support read would add a support.viewed record to the refund.
+    for _ in range(200):
         async with stack.services.sessions() as session:
             refund = await session.get(Refund, refund_id)
             assert refund is not None
-            if refund.stage != "received":
-                refund.stage = "disputed"
-                refund.evidence_due_at = utcnow() + due_in
-                session.add(refund)
-                await session.commit()
-                return refund_id
+        if (refund.state == "evidence_missed") if window_passed else (refund.stage == "disputed"):
+            return refund_id
         await asyncio.sleep(0.2)
-    raise AssertionError(f"the watch of {refund_id} never wrote its first stage")
+    raise AssertionError(f"the watch of {refund_id} never reached its dispute state")
+
+
+def admit_for(stack: LiveStack, shop: Shop, refund_id: str) -> Admit:
+    """The watch's say on evidence, as the API asks it."""
+
+    async def admit(at: datetime) -> None:
+        await admit_evidence(stack.services, refund_id, shop.merchant_id, at)
+
+    return admit
 
 
 async def submit(
@@ -354,7 +371,7 @@ async def test_evidence_only_while_disputed_and_before_the_deadline(
     assert not_disputed.status_code == 409
     assert f"refund {watched} is not disputed" in not_disputed.json()["detail"]
 
-    late = await disputed_refund(stack, shop, opened, due_in=-timedelta(minutes=1))
+    late = await disputed_refund(stack, shop, opened, window_passed=True)
     closed = await submit(stack, shop, late, files=[("a.png", PNG, "image/png")])
     assert closed.status_code == 409
     assert closed.json()["detail"].startswith("the evidence window closed at ")
@@ -411,8 +428,9 @@ async def test_a_failed_transaction_deletes_the_files_it_stored(
     refund_id = await disputed_refund(stack, shop, opened)
     store = CountingStore(tmp_path)
     async with CommitFails(stack.services.engine, expire_on_commit=False) as session:
+        request = evidence_request(shop, refund_id, "ev-db")
         with pytest.raises(OperationalError):
-            await submit_evidence(session, store, evidence_request(shop, refund_id, "ev-db"))
+            await submit_evidence(session, store, request, admit_for(stack, shop, refund_id))
     assert store.puts == 2, "both files were stored before the transaction"
     assert files_in(tmp_path) == []
     assert await submissions_of(stack, refund_id) == 0
@@ -424,8 +442,9 @@ async def test_a_failed_file_write_deletes_the_files_before_it(
     refund_id = await disputed_refund(stack, shop, opened)
     store = CountingStore(tmp_path, fail_at=2)
     async with stack.services.sessions() as session:
+        request = evidence_request(shop, refund_id, "ev-disk")
         with pytest.raises(OSError, match="No space left"):
-            await submit_evidence(session, store, evidence_request(shop, refund_id, "ev-disk"))
+            await submit_evidence(session, store, request, admit_for(stack, shop, refund_id))
     assert files_in(tmp_path) == []
     assert await submissions_of(stack, refund_id) == 0
 

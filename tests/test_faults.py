@@ -44,20 +44,20 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.services import build_services
+from application.services import build_services
 from config.settings import Settings
 from db.engine import SessionFactory, make_engine, make_session_factory
 from db.models import AuditEvent, LossEntry, NotificationAttempt, PlatformEvent, Refund
 from notifier.twilio_notifier import TwilioNotifier
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PLATFORM_TOKEN
-from tests.support.database import fresh_database
-from tests.support.http_server import free_port, serve_asgi
-from tests.support.processes import Children, TemporalPorts, settings_env
+from tests.harness.database import fresh_database
+from tests.harness.http_server import free_port, serve_asgi
+from tests.harness.processes import Children, TemporalPorts, settings_env
 from twilio_sandbox import CallbackPolicy, SandboxConfig
 from twilio_sandbox import create_app as create_sandbox
 from twilio_sandbox.faults import FaultPolicy
 from worker import build_worker
-from workflows.refund_watch import workflow_id_for
+from workflows.ids import workflow_id_for
 
 SIZE = int(os.environ.get("REFUNDWATCH_FAULT_REFUNDS", "40"))
 SEED = int(os.environ.get("REFUNDWATCH_FAULT_SEED", "6"))

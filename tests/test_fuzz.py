@@ -21,7 +21,7 @@ from temporalio.service import RPCError
 from twilio.request_validator import RequestValidator
 
 from db.models import AuditEvent, MerchantResponse, NotificationAttempt, Refund, RiskAssessment
-from tests.support.stack import LiveStack
+from tests.harness.stack import LiveStack
 from workflows.starter import watch_handle
 
 EXAMPLES = int(os.environ.get("REFUNDWATCH_FUZZ_EXAMPLES", "40"))

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from temporalio.service import RPCError
 
-from tests.support.stack import LiveStack
+from tests.harness.stack import LiveStack
 from workflows.starter import watch_handle
 
 

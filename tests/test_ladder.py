@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from config.policy_file import load_policy
-from workflows.ladder import plan_ladder
+from domain.ladder import plan_ladder
 
 POLICY = load_policy(Path(__file__).parents[1] / "config" / "policy.default.yaml")
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

@@ -22,10 +22,10 @@ from db.models import (
     utcnow,
 )
 from observability import sdk_runtime
-from tests.support.http_server import free_port
-from tests.support.stack import LiveStack
+from tests.harness.http_server import free_port
+from tests.harness.stack import LiveStack
 from worker import build_worker
-from workflows.refund_watch import workflow_id_for
+from workflows.ids import workflow_id_for
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -31,7 +31,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
-from activities.outbound_activities import OutboundActivities, OutboundConfig
+from activities.platform_webhooks import OutboundActivities, OutboundConfig
 from config.settings import SettingsError, load_settings
 from db.models import (
     AuditEvent,
@@ -44,8 +44,8 @@ from db.models import (
 )
 from db.responses import record_response
 from demo.platform_receiver import PlatformReceiver
-from outbound.signing import SignatureError, sign, verify
-from outbound.types import (
+from platform_webhooks.signing import SignatureError, sign, verify
+from platform_webhooks.types import (
     DISPUTED,
     EVIDENCE_MISSED,
     EVIDENCE_SUBMITTED,
@@ -56,11 +56,11 @@ from outbound.types import (
     OutboundEventInput,
     delivery_workflow_id,
 )
-from tests.support.http_server import serve_asgi
-from tests.support.outbound_workflow import TellInput, TellPlatformWorkflow
-from tests.support.stack import LiveStack
+from tests.harness.http_server import serve_asgi
+from tests.harness.outbound_workflow import TellInput, TellPlatformWorkflow
+from tests.harness.stack import LiveStack
 from tests.test_support_cli import refundwatch
-from workflows.outbound import OutboundDeliveryWorkflow
+from workflows.platform_webhooks import OutboundDeliveryWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "whsec-test-0000000000000001"
@@ -201,7 +201,7 @@ async def outbound_worker(
             stack.client,
             task_queue=queue,
             workflows=[TellPlatformWorkflow, OutboundDeliveryWorkflow],
-            activities=activities.all(),  # type: ignore[arg-type]
+            activities=activities.all(),
         ):
             yield
 

@@ -23,7 +23,7 @@ from db.models import SendTicket, utcnow
 from notifier.base import ProviderReceipt, RetryableProviderError
 from notifier.twilio_notifier import TwilioNotifier
 from pacing import Pacer, PacingConfig, priority_for
-from tests.support.http_server import serve_asgi
+from tests.harness.http_server import serve_asgi
 from twilio_sandbox import CallbackPolicy, SandboxConfig, Scenario, Timing, create_app
 
 SID = "AC" + "7c" * 16

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from config.policy_file import load_policy
+from domain.ladder import plan_ladder
 from domain.quiet_hours import QuietHours, quiet_windows
-from tests.support.stack import LiveStack
-from workflows.ladder import plan_ladder
+from tests.harness.stack import LiveStack
 
 POLICY = load_policy(Path(__file__).parents[1] / "config" / "policy.default.yaml")
 H = timedelta(hours=1)

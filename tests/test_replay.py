@@ -1,6 +1,7 @@
 """Determinism: recorded histories of the main scenarios replay on today's workflow code.
 
-Each ``tests/histories/*.json`` is a finished RefundWatchWorkflow (keypad 1 then resolved, nobody
+Each ``tests/workflow_histories/*.json`` is a finished RefundWatchWorkflow (keypad 1 then
+resolved, nobody
 answers so it times out, the platform resolves early, an undelivered SMS brings the call
 forward, an in-app acknowledgement then the deadline). The SDK's Replayer runs today's
 ``RefundWatchWorkflow`` against each; any command that differs from the recorded one is a
@@ -14,7 +15,7 @@ If this fails after a change to workflows/:
     plus a margin), deprecate the patch (``workflow.deprecate_patch``) and re-record.
 
 Re-record (after an intended, patched change; then commit the new JSON files):
-    .venv/bin/python -m tests.histories.record
+    .venv/bin/python -m tests.workflow_histories.record
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from temporalio.worker import Replayer
 
 from workflows.refund_watch import RefundWatchWorkflow
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HISTORIES = sorted((Path(__file__).parent / "workflow_histories").glob("*.json"))
 
 
 def test_the_main_scenarios_are_recorded() -> None:

@@ -21,8 +21,8 @@ from activities.risk_feedback import RiskFeedbackActivities, feedback_outcomes
 from activities.types import RiskFeedbackInput
 from db.models import BuyerOutcome, utcnow
 from risk import BuyerHistory, OutcomeCounts, PriorOutcome
-from risk.history_store import load_history
-from tests.support.stack import LiveStack
+from risk.outcome_store import load_history
+from tests.harness.stack import LiveStack
 
 UPHELD = PriorOutcome.DISPUTE_UPHELD
 REJECTED = PriorOutcome.REFUND_REJECTED

@@ -47,9 +47,9 @@ from scheduler import (
     write_daily_report,
 )
 from scheduler.jobs import LeaseBusy, run_prices
-from tests.support.http_server import free_port
-from tests.support.stack import LiveStack
-from workflows.refund_watch import workflow_id_for
+from tests.harness.http_server import free_port
+from tests.harness.stack import LiveStack
+from workflows.ids import workflow_id_for
 from workflows.starter import watch_handle
 
 ROOT = Path(__file__).parents[1]

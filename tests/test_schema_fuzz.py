@@ -24,7 +24,7 @@ from schemathesis.core.result import Err
 from twilio.request_validator import RequestValidator
 
 from api.auth import merchant_token
-from tests.support.stack import LiveStack
+from tests.harness.stack import LiveStack
 
 EXAMPLES = int(os.environ.get("REFUNDWATCH_SCHEMA_EXAMPLES", "30"))
 _MERCHANT = "m-schema-fuzz"

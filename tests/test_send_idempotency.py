@@ -8,8 +8,9 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.refund_activities import ActivityConfig, RefundActivities
-from activities.types import SendInput, SendStatus
+from activities.sends import SendActivities, SendConfig
+from activities.types import SendInput
+from domain.vocabulary import SendStatus
 from notifier import (
     AmbiguousProviderError,
     FakeNotifier,
@@ -17,16 +18,16 @@ from notifier import (
     RetryableProviderError,
 )
 from pacing import Pacer, PacingConfig
-from tests.support.stack import LiveStack
+from tests.harness.stack import LiveStack
 
 
-async def _setup(stack: LiveStack) -> tuple[RefundActivities, FakeNotifier, str, str, str]:
+async def _setup(stack: LiveStack) -> tuple[SendActivities, FakeNotifier, str, str, str]:
     merchant_id, phones = await stack.merchant([{}])
     body = stack.refund_body(merchant_id, amount="15.00", signals={})  # untracked: no workflow
     assert (await stack.intake(body)).status_code == 201
     fake = FakeNotifier()
-    activities = RefundActivities(
-        stack.services.sessions, fake, ActivityConfig(public_base_url="http://rw.test")
+    activities = SendActivities(
+        stack.services.sessions, fake, SendConfig(public_base_url="http://rw.test")
     )
     return activities, fake, body["refund_id"], merchant_id, phones[0]
 
@@ -95,7 +96,7 @@ async def test_final_errors_fail_over_and_opt_out_sticks(stack: LiveStack) -> No
 
 async def test_sms_per_merchant_per_hour_is_capped(stack: LiveStack) -> None:
     activities, fake, refund_id, merchant_id, _ = await _setup(stack)
-    limit = ActivityConfig(public_base_url="http://rw.test").sms_per_merchant_per_hour
+    limit = SendConfig(public_base_url="http://rw.test").sms_per_merchant_per_hour
     env = ActivityEnvironment()
     results = [
         await env.run(activities.send_sms, _request(refund_id, merchant_id, f"sms_{i}"))
@@ -121,8 +122,8 @@ async def test_paced_sends_respect_the_rate_and_send_the_bigger_refund_first(
         refund_ids[label] = body["refund_id"]
     fake = FakeNotifier()
     pacer = Pacer(stack.services.sessions, PacingConfig(rates={"call": 1, "sms": 1}))
-    activities = RefundActivities(
-        stack.services.sessions, fake, ActivityConfig(public_base_url="http://rw.test"), pacer
+    activities = SendActivities(
+        stack.services.sessions, fake, SendConfig(public_base_url="http://rw.test"), pacer
     )
     env = ActivityEnvironment()
 

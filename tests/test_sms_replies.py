@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import select
 
 from db.models import Contact
-from tests.support.stack import LiveStack
+from tests.harness.stack import LiveStack
 
 FROM = "+14155550000"
 

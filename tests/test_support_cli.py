@@ -22,7 +22,7 @@ from api.auth import merchant_token
 from config.settings import Settings
 from db.models import AuditEvent
 from support.losses import losses_summary
-from tests.support.stack import LiveStack
+from tests.harness.stack import LiveStack
 
 ROOT = Path(__file__).resolve().parent.parent
 NEVER = {"calls": [{"answer": "no-answer"}]}
@@ -187,7 +187,7 @@ async def test_refund_show_merges_our_records_with_the_workflow_history(
     assert f"Refund {scenario.saved_id}" in table.out
     assert "Merchant answered handle_now by in_app" in table.out
     assert "Workflow completed → resolved" in table.out
-    assert "Update answer_in_app accepted action=handle_now" in table.out
+    assert "Update answer accepted action=handle_now" in table.out
     assert " audit " in table.out and " temporal " in table.out
     # Two full reads, two audit records.
     assert await cli_views(stack, scenario.saved_id, None) == 2

@@ -16,7 +16,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from support.formatting import money_text
 from support.loss_chart import build_chart
 from support.losses import load_loss_items, losses_summary
-from tests.support.stack import LiveStack
+from tests.harness.stack import LiveStack
 from tests.test_support_cli import Scenario, build_scenario, close_open_refund
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -169,7 +169,7 @@ async def test_refund_timeline_merges_our_records_and_temporal(
     timeline = page.locator("#timeline")
     await expect(timeline).to_contain_text("Refund received from the platform: CNY 4321.00")
     await expect(timeline).to_contain_text("Merchant answered handle_now by in_app")
-    await expect(timeline).to_contain_text("Update answer_in_app accepted action=handle_now")
+    await expect(timeline).to_contain_text("Update answer accepted action=handle_now")
     await expect(timeline).to_contain_text("Signal resolve received")
     await expect(timeline).to_contain_text("Workflow completed → resolved")
     audit = timeline.locator("li[data-source='audit']")

@@ -19,7 +19,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from tests.support.http_server import free_port, serve_asgi
+from tests.harness.http_server import free_port, serve_asgi
 from twilio_sandbox import (
     CallbackPolicy,
     SandboxConfig,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support.stack import LiveStack
+from tests.harness.stack import LiveStack
 
 
 async def _close(stack: LiveStack, refund_id: str) -> None:

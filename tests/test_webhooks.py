@@ -9,7 +9,7 @@ from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
 from db.models import Contact, NotificationAttempt
-from tests.support.stack import LiveStack
+from tests.harness.stack import LiveStack
 
 
 def _sign(

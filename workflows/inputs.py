@@ -8,17 +8,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from workflows.policy import EscalationPolicy
+from domain.policy import EscalationPolicy
 
 __all__ = [
+    "AnswerTaken",
+    "AnswerUpdate",
     "DeadlineMove",
+    "DeliveryReport",
+    "EvidenceCheck",
     "EvidenceSubmitted",
+    "EvidenceVerdict",
     "InAppAnswer",
     "MerchantAnswer",
     "NotificationStatus",
     "QuietWindow",
     "RefundWatchInput",
-    "Resolution",
+    "ResolutionEvent",
     "WatchStatus",
 ]
 
@@ -49,8 +54,31 @@ class RefundWatchInput:
 
 
 @dataclass(frozen=True)
+class AnswerUpdate:
+    """The ``answer`` Update: a merchant's answer from any channel, judged by the watch
+    (domain.answers) before it enters history, recorded by the watch once it counts."""
+
+    merchant_id: str
+    action: str  # domain.vocabulary.Action
+    channel: str  # domain.vocabulary.Channel
+    source_event_id: str  # the provider's or client's event id: one answer per id
+    raw: str = ""  # what the merchant sent (digits, SMS body), for the audit
+    at: datetime | None = None  # when we received it; None = when the watch takes it
+
+
+@dataclass(frozen=True)
+class AnswerTaken:
+    """What the ``answer`` Update returns: the answer that stands after this one (a dispute
+    wins over "I'll handle it"), and whether this event id had been taken before."""
+
+    recorded: str
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
 class MerchantAnswer:
-    """A merchant's answer already recorded in the database (keypad, SMS reply, in-app)."""
+    """An answer as the watch keeps it (and the signal of histories recorded before the
+    ``answer`` Update, when the API recorded keypad and SMS answers itself)."""
 
     action: str  # handle_now | dispute | acknowledge | reject
     channel: str  # call | sms | in_app
@@ -60,7 +88,7 @@ class MerchantAnswer:
 
 @dataclass(frozen=True)
 class InAppAnswer:
-    """The in-app Update: validated against the watch's state before it enters history."""
+    """The legacy in-app Update (``answer_in_app``), kept for recorded histories."""
 
     merchant_id: str
     action: str
@@ -68,8 +96,10 @@ class InAppAnswer:
 
 
 @dataclass(frozen=True)
-class Resolution:
-    resolution: str  # approved | rejected | cancelled
+class ResolutionEvent:
+    """The platform decided (signal ``resolve``)."""
+
+    resolution: str  # domain.vocabulary.Resolution
     event_id: str
     at: datetime
 
@@ -92,8 +122,36 @@ class EvidenceSubmitted:
 
 
 @dataclass(frozen=True)
+class EvidenceCheck:
+    """The ``evidence_verdict`` query: would evidence from this merchant, now, count?"""
+
+    merchant_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class EvidenceVerdict:
+    refusal: str | None  # domain.answers.Refusal, None = it counts
+    stage: str
+    evidence_due: datetime | None
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What the provider reported about a send, in our words (signal ``delivery_reported``):
+    the webhook edge maps Twilio's status and AnsweredBy before anything reaches the watch."""
+
+    idempotency_key: str
+    channel: str  # domain.vocabulary.Channel
+    state: str  # domain.vocabulary.DeliveryState
+    error_code: int | None = None
+    answered_by: str | None = None  # domain.vocabulary.Answerer, when the provider said
+
+
+@dataclass(frozen=True)
 class NotificationStatus:
-    """A provider status callback, relayed by the API after it was recorded."""
+    """A raw provider status (signal ``notification_status``), as histories recorded before
+    :class:`DeliveryReport` carry it: Twilio's own words."""
 
     idempotency_key: str
     channel: str  # sms | call

@@ -1,434 +1,320 @@
 """RefundWatchWorkflow: one per tracked refund, watching its deadline and escalating.
 
 Pure orchestration. Time comes from ``workflow.now()``, waits are ``wait_condition`` with a
-timeout, all I/O happens in activities. Signals and the update only change state; the run loop
-reads that state and decides what happens next.
+timeout, all I/O happens in activities. Messages in (signals, updates) only change the state
+in :class:`~workflows.watch.state.WatchState`; the run loop reads it and decides. Whether a
+merchant's answer or evidence counts is decided by domain/answers.py, here and nowhere else.
+
+The phases live in workflows/watch/: the ladder (escalation, steps), the dispute, and the
+bookkeeping they share (records). Names are pinned (workflow, signals, updates, queries,
+activities) so recorded histories replay: see tests/test_replay.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.types import (
-        AuditInput,
-        DisputeInput,
-        NoticeInput,
-        OutcomeInput,
-        RejectionInput,
-        ResponseInput,
-        RiskFeedbackInput,
-        SendInput,
-        SendResult,
-        SendStatus,
-    )
+    # Every module defining a type this workflow decodes is imported here, in the sandbox: its
+    # string annotations are resolved through the sandbox's sys.modules (policy is in the input).
+    import activities.types  # noqa: F401  (see above)
+    import domain.policy  # noqa: F401
+    from activities.records import RecordActivities
+    from activities.types import AnswerRecord, ResponseInput
+    from domain.answers import Refusal, judge_answer, judge_evidence
+    from domain.vocabulary import DISPUTING, Channel, DeliveryState, Outcome, Stage
+    from notifier.twilio_words import answerer, delivery_state
+    from platform_webhooks.types import EVIDENCE_MISSED
     from workflows import search_attributes as sa
     from workflows.inputs import (
+        AnswerTaken,
+        AnswerUpdate,
         DeadlineMove,
+        DeliveryReport,
+        EvidenceCheck,
         EvidenceSubmitted,
+        EvidenceVerdict,
         InAppAnswer,
         MerchantAnswer,
         NotificationStatus,
         RefundWatchInput,
-        Resolution,
+        ResolutionEvent,
         WatchStatus,
     )
-    from workflows.ladder import LadderPlan, PlannedStep, plan_ladder
-    from workflows.outbound import tell_platform
-    from workflows.policy import StepSpec
+    from workflows.watch.dispute import Dispute
+    from workflows.watch.escalation import Escalation
+    from workflows.watch.records import PATCH_LATE_RESOLUTION, PATCH_MORE_EVIDENCE, Records
+    from workflows.watch.state import WatchState
+    from workflows.watch.steps import Steps
 
-__all__ = ["ANSWER_ACTIONS", "RefundWatchWorkflow", "workflow_id_for"]
+__all__ = ["ANSWER_REFUSED", "RefundWatchWorkflow"]
 
-ANSWER_ACTIONS = frozenset({"handle_now", "dispute", "acknowledge", "reject"})
-# Answers that say "this refund is abnormal": they open the dispute phase.
-_DISPUTING = frozenset({"dispute", "reject"})
-_CALL_FINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
-_SMS_FAILED = frozenset({"failed", "undelivered"})
-_BEFORE_CALLS = frozenset({"watching", "in_app_sent", "sms_sent"})
-_MAX_CONTACTS = 10
-
-_SEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-)
-_QUICK = timedelta(seconds=30)
-# Workflow changes that alter the commands of running watches; see tests/test_replay.py.
-_PATCH_LATE_RESOLUTION = "late-resolution-is-timeout"
-_PATCH_DISPUTES = "dispute-phase"  # disputes, evidence, rejections, platform webhooks, feedback
-_PATCH_LOCAL_BOOKKEEPING = "local-bookkeeping"  # audit/notice/outcome writes as local activities
+# The ApplicationError type of a refused answer; its one detail is the domain Refusal.
+ANSWER_REFUSED = "AnswerRefused"
+# Stages before any call started: only then does a failed SMS bring the next step forward.
+_BEFORE_CALLS = frozenset({Stage.WATCHING, Stage.IN_APP_SENT, Stage.SMS_SENT})
 
 
-def workflow_id_for(refund_id: str) -> str:
-    return f"refund-{refund_id}"
-
-
-@workflow.defn
+@workflow.defn(name="RefundWatchWorkflow")
 class RefundWatchWorkflow:
     @workflow.init
     def __init__(self, params: RefundWatchInput) -> None:
-        self._in = params
-        self._deadline = params.deadline
-        self._quiet = list(params.quiet_windows)
-        self._answer: MerchantAnswer | None = None
-        self._resolution: Resolution | None = None
-        self._replan = False
-        self._advance_reason: str | None = None
-        self._seen: set[str] = set()
-        self._statuses: dict[str, NotificationStatus] = {}
-        self._stage = "watching"
-        self._done: list[str] = []
-        self._queue: list[PlannedStep] = []
-        self._acknowledged = False
-        self._last_channel: str | None = None
-        self._outcome: str | None = None
-        self._audit_seq = 0
-        # The dispute phase: a dispute or one-click rejection, then evidence or its deadline.
-        self._dispute: MerchantAnswer | None = None
-        self._dispute_taken = False
-        self._evidence_due: datetime | None = None
-        self._evidence: EvidenceSubmitted | None = None
-        self._evidence_taken = False
+        self._s = WatchState.start(params)
+        self._records = Records(self._s)
+        self._escalation = Escalation(self._s, self._records)
+        self._steps = Steps(self._s, self._records, self._sleep_for_retry)
+        self._dispute = Dispute(self._s, self._records, self._escalation)
 
-    # ----------------------------------------------------------------- messages in
-    @workflow.signal
-    def merchant_answered(self, answer: MerchantAnswer) -> None:
-        if answer.source_event_id in self._seen or answer.action not in ANSWER_ACTIONS:
-            return
-        self._seen.add(answer.source_event_id)
-        if self._outcome is not None or (answer.action == "reject" and not self._in.abnormal):
-            return
-        if self._answer is None:
-            self._answer = answer
-        if answer.action in _DISPUTING and self._dispute is None:
-            # A dispute may follow "I'll handle it": the merchant looked and found it abnormal.
-            self._dispute = answer
-
-    @workflow.update
-    async def answer_in_app(self, answer: InAppAnswer) -> str:
-        # The validator below has already refused anything that must not be written.
-        source = f"in_app:{self._in.refund_id}:{answer.request_id}"
-        await self._activity(
-            "record_in_app_response", ResponseInput(self._in.refund_id, answer.action, source)
+    # ----------------------------------------------------------------- answers
+    @workflow.update(name="answer")
+    async def answer(self, request: AnswerUpdate) -> AnswerTaken:
+        """A merchant's answer from any channel: recorded once it counts, then applied."""
+        earlier = self._s.answers_taken.get(request.source_event_id)
+        if earlier is not None:
+            return AnswerTaken(earlier.recorded, duplicate=True)
+        await self._records.write(
+            RecordActivities.record_answer,
+            AnswerRecord(
+                self._s.params.refund_id,
+                request.action,
+                request.channel,
+                request.source_event_id,
+                request.raw or request.action,
+            ),
         )
-        self.merchant_answered(MerchantAnswer(answer.action, "in_app", source, workflow.now()))
-        if answer.action in _DISPUTING and self._dispute is not None:
-            return self._dispute.action
-        return self._answer.action if self._answer else answer.action
+        at = request.at or workflow.now()
+        self.merchant_answered(
+            MerchantAnswer(request.action, request.channel, request.source_event_id, at)
+        )
+        taken = AnswerTaken(self._standing(request.action))
+        self._s.answers_taken[request.source_event_id] = taken
+        return taken
+
+    @answer.validator
+    def _validate_answer(self, request: AnswerUpdate) -> None:
+        if request.source_event_id in self._s.answers_taken:
+            return  # a repeat gets the first answer's result
+        self._refuse_unless_counts(request.merchant_id, request.action)
+
+    @workflow.signal(name="merchant_answered")
+    def merchant_answered(self, answer: MerchantAnswer) -> None:
+        """Apply an answer that is already recorded: the first stops the escalation; a dispute
+        (which may follow "I'll handle it") opens the dispute phase. The Updates call this once
+        they have recorded theirs; as a signal it is how histories recorded before the
+        ``answer`` Update received keypad and SMS answers (the API had recorded them)."""
+        state = self._s
+        if answer.source_event_id in state.seen:
+            return
+        facts = state.facts(closed_by_resolution=False)
+        refusal = judge_answer(facts, facts.merchant_id, answer.action)
+        if refusal == Refusal.UNKNOWN_ACTION:
+            return
+        state.seen.add(answer.source_event_id)
+        if refusal is not None:
+            return
+        if state.answer.value is None:
+            state.answer.value = answer
+        if answer.action in DISPUTING and state.dispute.value is None:
+            state.dispute.value = answer
+
+    @workflow.update(name="answer_in_app")
+    async def answer_in_app(self, answer: InAppAnswer) -> str:
+        """The in-app answer of histories recorded before the ``answer`` Update."""
+        source = f"in_app:{self._s.params.refund_id}:{answer.request_id}"
+        await self._records.write(
+            RecordActivities.record_in_app_response,
+            ResponseInput(self._s.params.refund_id, answer.action, source),
+        )
+        self.merchant_answered(
+            MerchantAnswer(answer.action, Channel.IN_APP, source, workflow.now())
+        )
+        return self._standing(answer.action)
 
     @answer_in_app.validator
     def _validate_in_app(self, answer: InAppAnswer) -> None:
-        if answer.merchant_id != self._in.merchant_id:
-            raise ValueError("this refund belongs to another merchant")
-        if self._outcome is not None or self._resolution is not None:
-            raise ValueError("this refund is already closed")
-        if answer.action not in ANSWER_ACTIONS:
-            raise ValueError(f"unknown action {answer.action!r}")
-        if answer.action == "reject" and not self._in.abnormal:
-            raise ValueError(
-                "one-click rejection is only for refunds the risk gate marked abnormal; "
-                "dispute it and submit evidence instead"
-            )
-        if answer.action in _DISPUTING and self._dispute is not None:
-            raise ValueError(f"this refund is already under a {self._dispute.action}")
+        self._refuse_unless_counts(answer.merchant_id, answer.action)
 
-    @workflow.signal
+    def _refuse_unless_counts(self, merchant_id: str, action: str) -> None:
+        """Raise (refusing the Update before it enters history) unless the answer counts; the
+        details carry the domain Refusal and the standing dispute, for the reply."""
+        facts = self._s.facts()
+        refusal = judge_answer(facts, merchant_id, action)
+        if refusal is not None:
+            dispute = facts.dispute or ""
+            raise ApplicationError(refusal.value, refusal.value, dispute, type=ANSWER_REFUSED)
+
+    def _standing(self, action: str) -> str:
+        """The answer that stands after ``action``: the dispute when one is open."""
+        state = self._s
+        if action in DISPUTING and state.dispute.value is not None:
+            return state.dispute.value.action
+        return state.answer.value.action if state.answer.value else action
+
+    # ----------------------------------------------------------------- evidence
+    @workflow.query(name="evidence_verdict")
+    def evidence_verdict(self, check: EvidenceCheck) -> EvidenceVerdict:
+        """Would evidence from this merchant, at ``check.at``, count? (asked before storing)"""
+        refusal = judge_evidence(self._s.facts(), check.merchant_id, check.at)
+        return EvidenceVerdict(
+            refusal.value if refusal else None, self._s.stage, self._s.evidence_due
+        )
+
+    @workflow.signal(name="evidence_submitted")
     def evidence_submitted(self, evidence: EvidenceSubmitted) -> None:
+        """Evidence the API stored; the run loop judges it against the window."""
+        state = self._s
         key = f"evidence:{evidence.evidence_id}"
-        if key in self._seen or self._outcome is not None:
+        if key in state.seen or state.outcome is not None:
             return
-        self._seen.add(key)
-        if self._evidence is None and self._evidence_due is not None:
-            self._evidence = evidence
+        state.seen.add(key)
+        if state.evidence.value is None and state.evidence_due is not None:
+            state.evidence.value = evidence
+        elif state.evidence.value is not None and workflow.patched(PATCH_MORE_EVIDENCE):
+            state.more_evidence.append(evidence)
 
-    @workflow.signal
-    def resolve(self, resolution: Resolution) -> None:
-        if self._resolution is None and self._outcome is None:
-            self._resolution = resolution
+    # ----------------------------------------------------------------- the platform, providers
+    @workflow.signal(name="resolve")
+    def resolve(self, resolution: ResolutionEvent) -> None:
+        if self._s.resolution is None and self._s.outcome is None:
+            self._s.resolution = resolution
 
-    @workflow.signal
+    @workflow.signal(name="move_deadline")
     def move_deadline(self, move: DeadlineMove) -> None:
-        if move.event_id in self._seen or self._outcome is not None:
+        state = self._s
+        if move.event_id in state.seen or state.outcome is not None:
             return
-        self._seen.add(move.event_id)
-        self._deadline = move.deadline
-        self._quiet = list(move.quiet_windows)
-        self._replan = True
+        state.seen.add(move.event_id)
+        state.deadline = move.deadline
+        state.quiet = list(move.quiet_windows)
+        state.replan = True
 
-    @workflow.signal
-    def notification_status(self, status: NotificationStatus) -> None:
-        key = f"{status.idempotency_key}:{status.status}"
-        if key in self._seen:
+    @workflow.signal(name="delivery_reported")
+    def delivery_reported(self, report: DeliveryReport) -> None:
+        state = self._s
+        key = f"{report.idempotency_key}:{report.state}"
+        if key in state.seen:
             return
-        self._seen.add(key)
-        self._statuses[status.idempotency_key] = status
+        state.seen.add(key)
+        state.statuses[report.idempotency_key] = report
         # Only an SMS that failed before any call started brings the next step (a call) forward;
         # a late callback must not pull the final call in.
-        if (
-            status.channel == "sms"
-            and status.status in _SMS_FAILED
-            and self._stage in _BEFORE_CALLS
-        ):
-            code = f" (error {status.error_code})" if status.error_code else ""
-            self._advance_reason = f"SMS {status.status}{code}"
+        failed = report.channel == Channel.SMS and DeliveryState(report.state).sms_failed
+        if failed and state.stage in _BEFORE_CALLS:
+            code = f" (error {report.error_code})" if report.error_code else ""
+            state.advance_reason = f"SMS {report.state}{code}"
 
-    @workflow.query
+    @workflow.signal(name="notification_status")
+    def notification_status(self, status: NotificationStatus) -> None:
+        """A raw provider status (histories before ``delivery_reported``), mapped as the
+        webhook edge maps it."""
+        state = delivery_state(status.status)
+        if state is None:
+            return
+        heard_by = answerer(status.answered_by)
+        self.delivery_reported(
+            DeliveryReport(
+                status.idempotency_key,
+                status.channel,
+                state,
+                status.error_code,
+                heard_by.value if heard_by else None,
+            )
+        )
+
+    @workflow.query(name="status")
     def status(self) -> WatchStatus:
-        upcoming = self._queue[0] if self._queue else None
+        state = self._s
+        upcoming = state.queue[0] if state.queue else None
+        evidence = state.evidence.value
         return WatchStatus(
-            refund_id=self._in.refund_id,
-            stage=self._stage,
-            deadline=self._deadline,
-            answer=self._answer.action if self._answer else None,
-            resolution=self._resolution.resolution if self._resolution else None,
-            outcome=self._outcome,
-            steps_done=list(self._done),
+            refund_id=state.params.refund_id,
+            stage=state.stage,
+            deadline=state.deadline,
+            answer=state.answer.value.action if state.answer.value else None,
+            resolution=state.resolution.resolution if state.resolution else None,
+            outcome=state.outcome,
+            steps_done=list(state.done),
             next_step=upcoming.spec.name if upcoming else None,
             next_step_at=upcoming.at if upcoming else None,
-            dispute=self._dispute.action if self._dispute else None,
-            evidence_due=self._evidence_due,
-            evidence_id=(
-                self._evidence.evidence_id if self._evidence and self._evidence_taken else None
-            ),
+            dispute=state.dispute.value.action if state.dispute.value else None,
+            evidence_due=state.evidence_due,
+            evidence_id=evidence.evidence_id if evidence and state.evidence.handled else None,
         )
 
     # ----------------------------------------------------------------- the run loop
     @workflow.run
     async def run(self, params: RefundWatchInput) -> str:
-        workflow.upsert_search_attributes([sa.STAGE.value_set(self._stage)])
-        await self._plan("planned")
+        state = self._s
+        workflow.upsert_search_attributes([sa.STAGE.value_set(state.stage)])
+        await self._escalation.plan("planned")
         while True:
-            if self._resolution is not None:
-                outcome = self._resolution_outcome(self._resolution)
+            if state.resolution is not None:
+                outcome = self._resolution_outcome(state.resolution)
                 break
-            if workflow.now() >= self._deadline:
-                outcome = "timed_out"
+            if workflow.now() >= state.deadline:
+                outcome = Outcome.TIMED_OUT
                 break
-            if self._evidence is not None and not self._evidence_taken:
-                await self._take_evidence(self._evidence)
-            if self._evidence_missed():
-                await self._tell("refund.evidence_missed", "1")
-                outcome = "evidence_missed"
+            if state.evidence.waiting:
+                assert state.evidence.value is not None
+                await self._dispute.take_evidence(state.evidence.value)
+            if state.more_evidence:
+                await self._dispute.take_more_evidence()
+            if self._steps.evidence_missed():
+                await self._records.tell(EVIDENCE_MISSED, "1")
+                outcome = Outcome.EVIDENCE_MISSED
                 break
-            if self._replan:
-                self._replan = False
-                workflow.upsert_search_attributes([sa.DEADLINE.value_set(self._deadline)])
-                await self._plan("replanned")
-            if self._answer is not None and not self._acknowledged:
-                await self._enter_acknowledged_watch()
-            if self._dispute is not None and not self._dispute_taken:
-                await self._open_dispute(self._dispute)
-            if self._advance_reason is not None:
-                await self._advance_next_step()
-            target = self._queue[0].at if self._queue else self._deadline
-            if self._evidence_due is not None and not self._evidence_taken:
-                target = min(target, self._evidence_due)
-            if not await self._sleep_until(target, wake_on_answer=not self._acknowledged):
+            if state.replan:
+                state.replan = False
+                workflow.upsert_search_attributes([sa.DEADLINE.value_set(state.deadline)])
+                await self._escalation.plan("replanned")
+            if state.answer.waiting:
+                await self._escalation.enter_acknowledged_watch()
+            if state.dispute.waiting:
+                assert state.dispute.value is not None
+                await self._dispute.open(state.dispute.value)
+            if state.advance_reason is not None:
+                await self._escalation.advance_next_step()
+            target = state.queue[0].at if state.queue else state.deadline
+            if state.awaiting_evidence and state.evidence_due is not None:
+                target = min(target, state.evidence_due)
+            if not await self._sleep_until(target, wake_on_answer=not state.acknowledged):
                 continue
-            if self._queue and self._queue[0].at <= workflow.now():
-                await self._run_step(self._queue.pop(0))
-        await self._finish(outcome)
+            if state.queue and state.queue[0].at <= workflow.now():
+                await self._steps.run(state.queue.pop(0))
+        await self._records.finish(outcome)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return outcome
 
-    def _resolution_outcome(self, resolution: Resolution) -> str:
+    def _resolution_outcome(self, resolution: ResolutionEvent) -> Outcome:
         """A platform decision taken at or after the deadline is the auto-approval we exist to
         prevent: it counts as a timeout even if its signal beat the deadline timer here."""
-        if workflow.patched(_PATCH_LATE_RESOLUTION) and resolution.at >= self._deadline:
-            return "timed_out"
-        return "resolved"
+        if workflow.patched(PATCH_LATE_RESOLUTION) and resolution.at >= self._s.deadline:
+            return Outcome.TIMED_OUT
+        return Outcome.RESOLVED
 
-    async def _plan(self, kind: str) -> None:
-        plan: LadderPlan = plan_ladder(
-            self._in.policy,
-            risk_level=self._in.risk_level,
-            now=workflow.now(),
-            deadline=self._deadline,
-            done=frozenset(self._done),
-            quiet=[(w.start, w.end) for w in self._quiet],
-        )
-        self._queue = list(plan.steps)
-        if self._acknowledged:
-            self._queue = self._after_answer_queue()
-        await self._audit(
-            f"ladder.{kind}",
-            {
-                "deadline": self._deadline.isoformat(),
-                "compression": round(plan.compression, 4),
-                "steps": [{"step": s.spec.name, "at": s.at.isoformat()} for s in self._queue],
-            },
-        )
-        if self._acknowledged:
-            return
-        for skip in plan.skipped:
-            await self._audit("step.skipped", {"step": skip.spec.name, "reason": skip.reason})
-        for step in plan.steps:
-            if step.note:
-                detail: dict[str, object] = {
-                    "step": step.spec.name,
-                    "at": step.at.isoformat(),
-                    "reason": step.note,
-                }
-                await self._audit("step.quiet_hours", detail)
-
-    def _after_answer_queue(self) -> list[PlannedStep]:
-        if self._dispute_taken and self._evidence_due is not None:
-            return [] if self._evidence_taken else self._evidence_queue()
-        return self._reminder_queue()
-
-    def _reminder_queue(self) -> list[PlannedStep]:
-        at = self._deadline - timedelta(seconds=self._in.policy.acknowledged_reminder_s)
-        if at <= workflow.now() or "acknowledged_reminder" in self._done:
-            return []
-        return [PlannedStep(StepSpec("acknowledged_reminder", "in_app"), at)]
-
-    async def _enter_acknowledged_watch(self) -> None:
-        assert self._answer is not None
-        self._acknowledged = True
-        cancelled = [step.spec.name for step in self._queue]
-        self._queue = self._reminder_queue()
-        disputing = self._answer.action in _DISPUTING and self._patched(_PATCH_DISPUTES)
-        if not disputing:
-            await self._set_stage("acknowledged")
-        await self._audit(
-            "escalation.stopped",
-            {
-                "answer": self._answer.action,
-                "channel": self._answer.channel,
-                "cancelled_steps": cancelled,
-                "lighter_watch": [] if disputing else [s.spec.name for s in self._queue],
-            },
-        )
-        if disputing:
-            self._queue = []
-        elif self._answer.action == "handle_now" and self._patched(_PATCH_DISPUTES):
-            await self._tell("refund.merchant_handling", "1")
-
-    # ----------------------------------------------------------------- the dispute phase
-    async def _open_dispute(self, answer: MerchantAnswer) -> None:
-        """ "This refund is abnormal": evidence is due within the window; a one-click rejection
-        brings its own evidence (the risk gate's reasons)."""
-        self._dispute_taken = True
-        if not self._patched(_PATCH_DISPUTES):
-            return  # a watch that started before disputes existed stays acknowledged
-        window = self._in.evidence_window_s or self._in.policy.dispute.evidence_window_s
-        self._evidence_due = workflow.now() + timedelta(seconds=window)
-        stage = "rejected" if answer.action == "reject" else "disputed"
-        await self._activity(
-            "record_dispute",
-            DisputeInput(
-                self._in.refund_id,
-                self._in.merchant_id,
-                self._wid(),
-                answer.action,
-                answer.channel,
-                self._evidence_due,
-            ),
-        )
-        await self._set_stage(stage)
-        if answer.action == "reject":
-            evidence_id: int = await workflow.execute_activity(
-                "record_rejection_evidence",
-                RejectionInput(
-                    self._in.refund_id, self._in.merchant_id, self._wid(), answer.source_event_id
-                ),
-                result_type=int,
-                start_to_close_timeout=_QUICK,
-                retry_policy=_SEND_RETRY,
-            )
-            self._evidence = EvidenceSubmitted(evidence_id, "risk_reasons", "risk_gate", answer.at)
-            self._evidence_taken = True
-            self._queue = []
-            await self._tell("refund.rejected", str(evidence_id), evidence_id)
-            return
-        await self._tell("refund.disputed", "1")
-        self._queue = self._evidence_queue()
-        await self._audit(
-            "evidence.planned",
-            {
-                "evidence_due": self._evidence_due.isoformat(),
-                "steps": [{"step": s.spec.name, "at": s.at.isoformat()} for s in self._queue],
-            },
-        )
-
-    def _evidence_queue(self) -> list[PlannedStep]:
-        assert self._evidence_due is not None
-        policy = self._in.policy
-        plan = plan_ladder(
-            replace(policy, steps=list(policy.dispute.steps)),
-            risk_level=self._in.risk_level,
-            now=workflow.now(),
-            deadline=min(self._evidence_due, self._deadline),
-            done=frozenset(self._done),
-            quiet=[(w.start, w.end) for w in self._quiet],
-        )
-        return list(plan.steps)
-
-    async def _take_evidence(self, evidence: EvidenceSubmitted) -> None:
-        assert self._evidence_due is not None
-        if evidence.at > self._evidence_due:
-            # Submitted after the window closed: it stays on record, but the window is missed.
-            self._evidence = None
-            detail = {"evidence_id": evidence.evidence_id, "reason": "after the evidence window"}
-            await self._audit("evidence.late", detail)
-            return
-        self._evidence_taken = True
-        self._queue = []
-        await self._set_stage("evidence_submitted")
-        evidence_id = evidence.evidence_id
-        await self._tell("refund.evidence_submitted", str(evidence_id), evidence_id)
-
-    def _evidence_missed(self) -> bool:
-        return (
-            self._evidence_due is not None
-            and not self._evidence_taken
-            and workflow.now() >= self._evidence_due
-        )
-
-    async def _tell(self, kind: str, key: str, evidence_id: int | None = None) -> None:
-        """Tell the platform (signed webhook, delivered by its own workflow; not awaited)."""
-        event_id = await tell_platform(
-            kind, self._in.refund_id, self._in.merchant_id, key, evidence_id=evidence_id
-        )
-        await self._audit("platform.told", {"type": kind, "event_id": event_id})
-
-    def _patched(self, patch_id: str) -> bool:
-        return workflow.patched(patch_id)
-
-    async def _advance_next_step(self) -> None:
-        reason = self._advance_reason
-        self._advance_reason = None
-        if not self._queue or self._acknowledged:
-            return
-        step = self._queue[0]
-        now = workflow.now()
-        if step.at > now:
-            self._queue[0] = replace(step, at=now)
-            await self._audit(
-                "step.moved_earlier",
-                {"step": step.spec.name, "was": step.at.isoformat(), "reason": reason},
-            )
+    async def _sleep_for_retry(self, until: datetime) -> bool:
+        return await self._sleep_until(until, wake_on_answer=True)
 
     async def _sleep_until(self, target: datetime, *, wake_on_answer: bool) -> bool:
         """Sleep until ``target`` (never past the deadline). False if woken by news."""
-        until = min(target, self._deadline)
+        state = self._s
+        until = min(target, state.deadline)
         delay = (until - workflow.now()).total_seconds()
         if delay <= 0:
             return True
 
         def news() -> bool:
             return (
-                self._resolution is not None
-                or self._replan
-                or self._advance_reason is not None
-                or (wake_on_answer and self._interrupted())
-                or (self._dispute is not None and not self._dispute_taken)
-                or (self._evidence is not None and not self._evidence_taken)
+                state.resolution is not None
+                or state.replan
+                or state.advance_reason is not None
+                or (wake_on_answer and self._steps.interrupted())
+                or state.dispute.waiting
+                or state.evidence.waiting
+                or bool(state.more_evidence)
             )
 
         try:
@@ -436,212 +322,3 @@ class RefundWatchWorkflow:
         except TimeoutError:
             return True
         return False
-
-    # ----------------------------------------------------------------- steps
-    async def _run_step(self, step: PlannedStep) -> None:
-        spec = step.spec
-        self._done.append(spec.name)
-        if spec.channel == "in_app":
-            await self._in_app(spec)
-        elif spec.channel == "sms":
-            await self._sms(spec)
-        elif spec.channel == "call":
-            await self._calls(spec)
-
-    def _awaiting_evidence(self) -> bool:
-        return self._evidence_due is not None and not self._evidence_taken
-
-    def _interrupted(self) -> bool:
-        """News that ends the current step: an answer, or, while evidence is awaited, the
-        evidence itself (the dispute answer is what started that phase)."""
-        if self._awaiting_evidence():
-            return self._evidence is not None
-        return self._answer is not None
-
-    def _purpose(self, spec: StepSpec) -> str:
-        if self._awaiting_evidence():
-            return "evidence"
-        if self._acknowledged:
-            return "reminder"
-        return "final" if self._is_final(spec) else "initial"
-
-    async def _in_app(self, spec: StepSpec) -> None:
-        purpose = "initial" if self._purpose(spec) == "final" else self._purpose(spec)
-        await self._activity(
-            "notify_in_app",
-            NoticeInput(self._in.refund_id, self._in.merchant_id, self._wid(), spec.name, purpose),
-        )
-        self._last_channel = "in_app"
-        if not self._acknowledged:
-            await self._set_stage("in_app_sent")
-
-    async def _sms(self, spec: StepSpec) -> None:
-        result = await self._send("send_sms", spec, contact_index=0, attempt=1)
-        if result is None:
-            return
-        if result.status == SendStatus.ACCEPTED:
-            self._last_channel = "sms"
-            if not self._acknowledged:
-                await self._set_stage("sms_sent")
-        elif result.status != SendStatus.THROTTLED:
-            # Undeliverable, opted out, no number: the next channel should not wait.
-            self._advance_reason = f"SMS not sent: {result.status}"
-
-    async def _calls(self, spec: StepSpec) -> None:
-        if not self._acknowledged:
-            await self._set_stage("final_call" if self._is_final(spec) else "calling")
-        limit = self._in.policy.contacts_for(self._in.risk_level) or _MAX_CONTACTS
-        for contact_index in range(min(limit, _MAX_CONTACTS)):
-            for attempt in range(1, spec.retries + 2):
-                if self._should_stop_calling():
-                    return
-                result = await self._send("place_call", spec, contact_index, attempt)
-                if result is None or result.status in (SendStatus.NO_CONTACT, SendStatus.CLOSED):
-                    return
-                if result.status != SendStatus.ACCEPTED:
-                    break  # final error for this number: try the next contact
-                self._last_channel = "call"
-                call = await self._await_call(result.idempotency_key)
-                if (
-                    call is not None
-                    and call.status == "completed"
-                    and (call.answered_by in (None, "human", "unknown"))
-                ):
-                    return  # a person heard the message
-                if attempt <= spec.retries:
-                    backoff = spec.retry_backoff_s * (2 ** (attempt - 1))
-                    target = workflow.now() + timedelta(seconds=backoff)
-                    await self._sleep_until(target, wake_on_answer=True)
-
-    def _is_final(self, spec: StepSpec) -> bool:
-        return spec.name == self._in.policy.steps[-1].name
-
-    def _should_stop_calling(self) -> bool:
-        return (
-            self._resolution is not None
-            or self._interrupted()
-            or workflow.now() >= self._deadline
-            or (self._awaiting_evidence() and self._evidence_missed())
-        )
-
-    async def _await_call(self, key: str) -> NotificationStatus | None:
-        def settled() -> bool:
-            status = self._statuses.get(key)
-            return (
-                (status is not None and status.status in _CALL_FINAL)
-                or self._interrupted()
-                or self._resolution is not None
-            )
-
-        timeout = min(
-            float(self._in.policy.call.result_timeout_s),
-            max(0.0, (self._deadline - workflow.now()).total_seconds()),
-        )
-        try:
-            await workflow.wait_condition(settled, timeout=timeout)
-        except TimeoutError:
-            await self._audit("call.no_result", {"idempotency_key": key, "waited_s": timeout})
-            return None
-        return self._statuses.get(key)
-
-    async def _send(
-        self, activity: str, spec: StepSpec, contact_index: int, attempt: int
-    ) -> SendResult | None:
-        request = SendInput(
-            self._in.refund_id,
-            self._in.merchant_id,
-            self._wid(),
-            spec.name,
-            contact_index,
-            attempt,
-            purpose=self._purpose(spec),
-        )
-        try:
-            result: SendResult = await workflow.execute_activity(
-                activity,
-                request,
-                result_type=SendResult,
-                # A send may wait its turn in the shared rate limit (heartbeating meanwhile).
-                start_to_close_timeout=timedelta(minutes=10),
-                heartbeat_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=timedelta(minutes=20),
-                retry_policy=_SEND_RETRY,
-            )
-            return result
-        except ActivityError as err:
-            await self._audit(
-                "step.failed",
-                {"step": spec.name, "activity": activity, "error": str(err.cause or err)},
-            )
-            return None
-
-    # ----------------------------------------------------------------- bookkeeping
-    async def _finish(self, outcome: str) -> None:
-        self._outcome = outcome
-        self._queue = []
-        await self._set_stage("closed")
-        workflow.upsert_search_attributes([sa.OUTCOME.value_set(outcome)])
-        await self._activity(
-            "record_outcome",
-            OutcomeInput(
-                self._in.refund_id,
-                self._in.merchant_id,
-                self._wid(),
-                outcome,
-                resolution=self._resolution.resolution if self._resolution else None,
-                answer=self._answer.action if self._answer else None,
-                last_channel=self._last_channel,
-            ),
-        )
-        if self._patched(_PATCH_DISPUTES):
-            # Risk feedback: the buyer's (and device's) history for the next refund's score.
-            decisive = self._dispute or self._answer
-            await self._activity(
-                "record_risk_feedback",
-                RiskFeedbackInput(
-                    self._in.refund_id,
-                    outcome,
-                    self._resolution.resolution if self._resolution else None,
-                    decisive.action if decisive else None,
-                ),
-            )
-
-    async def _set_stage(self, stage: str) -> None:
-        if stage == self._stage:
-            return
-        self._stage = stage
-        workflow.upsert_search_attributes([sa.STAGE.value_set(stage)])
-        await self._audit("stage.changed", {"stage": stage}, stage=stage)
-
-    async def _audit(self, kind: str, detail: dict[str, object], stage: str | None = None) -> None:
-        self._audit_seq += 1
-        await self._activity(
-            "record_audit",
-            AuditInput(
-                self._in.refund_id,
-                self._in.merchant_id,
-                kind,
-                dedup_key=f"{self._wid()}:audit:{self._audit_seq}",
-                detail=detail,
-                stage=stage,
-            ),
-        )
-
-    async def _activity(self, name: str, arg: object) -> None:
-        """A quick bookkeeping write (audit, notice, outcome): idempotent by its own key, so it
-        runs as a local activity — no activity task round trip through the server, which is
-        what bounds a small machine's throughput when many watches step at once."""
-        if self._patched(_PATCH_LOCAL_BOOKKEEPING):
-            await workflow.execute_local_activity(
-                name, arg, start_to_close_timeout=_QUICK, retry_policy=_SEND_RETRY
-            )
-            return
-        await workflow.execute_activity(
-            name,
-            arg,
-            start_to_close_timeout=_QUICK,
-            retry_policy=_SEND_RETRY,
-        )
-
-    def _wid(self) -> str:
-        return workflow.info().workflow_id

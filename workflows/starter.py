@@ -15,8 +15,9 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from workflows import search_attributes as sa
+from workflows.ids import workflow_id_for
 from workflows.inputs import RefundWatchInput
-from workflows.refund_watch import RefundWatchWorkflow, workflow_id_for
+from workflows.refund_watch import RefundWatchWorkflow
 
 __all__ = ["start_watch", "watch_handle"]
 

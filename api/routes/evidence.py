@@ -13,7 +13,6 @@ from urllib.parse import quote
 import structlog
 from fastapi import (
     APIRouter,
-    Depends,
     File,
     Form,
     HTTPException,
@@ -26,9 +25,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from sqlmodel import col, select
 
-from api.auth import Caller, require_merchant, require_reader
-from api.services import Services, get_services
-from api.watch_signals import signal_watch
+from api.auth import MerchantCaller, ReaderCaller
+from api.deps import Svc
+from application.evidence import take_evidence
+from application.services import Services
 from db.audit import record_support_view
 from db.models import EvidenceFile, EvidenceSubmission, Refund
 from evidence.store import StoredObjectMissingError
@@ -38,7 +38,6 @@ from evidence.submissions import (
     EvidenceRequest,
     NotYourRefundError,
     RefundNotFoundError,
-    submit_evidence,
 )
 from evidence.validation import (
     NOTE_MAX,
@@ -54,16 +53,12 @@ from evidence.validation import (
     check_note,
 )
 from evidence.views import EvidenceView, evidence_view, load_evidence
-from workflows.inputs import EvidenceSubmitted
 
 __all__ = ["router", "stream_evidence_file"]
 
 router = APIRouter(tags=["evidence"])
 log = structlog.get_logger(__name__)
 
-Merchant = Annotated[Caller, Depends(require_merchant)]
-Reader = Annotated[Caller, Depends(require_reader)]
-Svc = Annotated[Services, Depends(get_services)]
 RefundId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00]+$")]
 
 
@@ -113,7 +108,7 @@ async def submit(
     refund_id: RefundId,
     response: Response,
     services: Svc,
-    caller: Merchant,
+    caller: MerchantCaller,
     category: Annotated[Category, Form(description="What is wrong with the return")],
     request_id: Annotated[
         str,
@@ -143,8 +138,7 @@ async def submit(
     except EvidenceRejectedError as err:
         raise _refusal(err) from None
     try:
-        async with services.sessions() as session:
-            submitted = await submit_evidence(session, services.evidence, request)
+        submitted = await take_evidence(services, request)
     except RefundNotFoundError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"refund {refund_id} not found") from None
     except NotYourRefundError:
@@ -158,7 +152,6 @@ async def submit(
             status.HTTP_409_CONFLICT, {"message": str(err), "fields": err.fields}
         ) from None
     submission = submitted.submission
-    assert submission.id is not None
     log.info(
         "evidence_submitted",
         refund_id=refund_id,
@@ -167,18 +160,6 @@ async def submit(
         files=len(submitted.files),
         created=submitted.created,
     )
-    # A repeat signals again: it may be the retry of a request whose signal failed (503).
-    await signal_watch(
-        services,
-        submitted.refund,
-        "evidence_submitted",
-        EvidenceSubmitted(
-            evidence_id=submission.id,
-            category=submission.category,
-            source=submission.source,
-            at=submission.submitted_at,
-        ),
-    )
     if not submitted.created:
         response.status_code = status.HTTP_200_OK
     return evidence_view(submission, submitted.files, with_downloads=False)
@@ -186,7 +167,7 @@ async def submit(
 
 @router.get("/v1/merchant/refunds/{refund_id}/evidence", response_model=list[EvidenceView])
 async def merchant_evidence(
-    refund_id: RefundId, services: Svc, caller: Merchant
+    refund_id: RefundId, services: Svc, caller: MerchantCaller
 ) -> list[EvidenceView]:
     """The evidence recorded on one of the merchant's refunds, oldest first."""
     async with services.sessions() as session:
@@ -202,7 +183,7 @@ async def merchant_evidence(
 
 @router.get("/v1/support/refunds/{refund_id}/evidence", response_model=list[EvidenceView])
 async def support_evidence(
-    refund_id: RefundId, services: Svc, caller: Reader
+    refund_id: RefundId, services: Svc, caller: ReaderCaller
 ) -> list[EvidenceView]:
     """Every submission on the refund with its files and their download URLs (audited)."""
     async with services.sessions() as session:
@@ -226,7 +207,7 @@ async def support_evidence(
     responses={200: {"description": "The file's bytes, as an attachment"}},
 )
 async def support_evidence_file(
-    file_id: Annotated[int, Path(ge=1, le=2**31 - 1)], services: Svc, caller: Reader
+    file_id: Annotated[int, Path(ge=1, le=2**31 - 1)], services: Svc, caller: ReaderCaller
 ) -> StreamingResponse:
     """One evidence file's bytes with its detected content type (audited)."""
     return await stream_evidence_file(services, file_id, actor=caller.role.value)

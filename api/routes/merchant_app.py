@@ -1,28 +1,22 @@
-"""The merchant's in-app calls: open notices, and answering a refund (a Temporal Update)."""
+"""The merchant's in-app calls: open notices, and answering a refund."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel
 from sqlmodel import col, select
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
 
-from api.auth import Caller, require_merchant
-from api.schemas import AnswerRequest
-from api.services import Services, get_services
+from api.answer_replies import http_refusal
+from api.auth import MerchantCaller
+from api.deps import Svc
+from application.answers import AnswerIn, AnswerStatus, take_answer
+from application.schemas import AnswerRequest
 from db.models import InAppNotice, Refund, utcnow
-from workflows.inputs import InAppAnswer
-from workflows.refund_watch import RefundWatchWorkflow
-from workflows.starter import watch_handle
+from domain.vocabulary import Channel, RefundState
 
 router = APIRouter(prefix="/v1/merchant", tags=["merchant app"])
-
-Merchant = Annotated[Caller, Depends(require_merchant)]
-Svc = Annotated[Services, Depends(get_services)]
 
 
 class NoticeOut(BaseModel):
@@ -38,14 +32,17 @@ class AnswerOut(BaseModel):
 
 
 @router.get("/notices", response_model=list[NoticeOut])
-async def list_notices(services: Svc, caller: Merchant) -> list[NoticeOut]:
+async def list_notices(services: Svc, caller: MerchantCaller) -> list[NoticeOut]:
     """Notices on refunds that are still open; listing them records the read receipt."""
     async with services.sessions() as session:
         rows = (
             await session.exec(
                 select(InAppNotice, Refund)
                 .join(Refund, col(Refund.refund_id) == col(InAppNotice.refund_id))
-                .where(InAppNotice.merchant_id == caller.merchant_id, Refund.state == "open")
+                .where(
+                    InAppNotice.merchant_id == caller.merchant_id,
+                    Refund.state == RefundState.OPEN,
+                )
                 .order_by(col(InAppNotice.created_at))
             )
         ).all()
@@ -58,27 +55,36 @@ async def list_notices(services: Svc, caller: Merchant) -> list[NoticeOut]:
     return out
 
 
-@router.post("/refunds/{refund_id}/answer", response_model=AnswerOut)
-async def answer(refund_id: str, body: AnswerRequest, services: Svc, caller: Merchant) -> AnswerOut:
+@router.post(
+    "/refunds/{refund_id}/answer",
+    response_model=AnswerOut,
+    responses={
+        202: {"description": "Kept: the watch is briefly unreachable; it is told later"},
+        403: {"description": "Another merchant's refund"},
+        409: {"description": "The answer does not count (closed, not abnormal, disputed)"},
+    },
+)
+async def answer(
+    refund_id: str, body: AnswerRequest, response: Response, services: Svc, caller: MerchantCaller
+) -> AnswerOut:
     assert caller.merchant_id is not None
-    handle = watch_handle(services.temporal, refund_id)
-    try:
-        recorded = await handle.execute_update(
-            RefundWatchWorkflow.answer_in_app,
-            InAppAnswer(caller.merchant_id, body.action, body.request_id),
-        )
-    except WorkflowUpdateFailedError as err:
-        # The validator refused before anything was written: say why.
-        reason = str(err.cause.message if hasattr(err.cause, "message") else err.cause)
-        code = (
-            status.HTTP_403_FORBIDDEN if "another merchant" in reason else status.HTTP_409_CONFLICT
-        )
-        raise HTTPException(code, reason) from None
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                f"refund {refund_id} is not being watched (closed or unknown)",
-            ) from None
-        raise
-    return AnswerOut(refund_id=refund_id, recorded=recorded)
+    verdict = await take_answer(
+        services,
+        AnswerIn(
+            refund_id=refund_id,
+            merchant_id=caller.merchant_id,
+            action=body.action,
+            channel=Channel.IN_APP,
+            source_event_id=f"in_app:{refund_id}:{body.request_id}",
+            raw=body.action,
+            at=utcnow(),
+        ),
+    )
+    if verdict.status == AnswerStatus.REFUSED:
+        code, reason = http_refusal(refund_id, verdict)
+        raise HTTPException(code, reason)
+    if verdict.status == AnswerStatus.PENDING:
+        response.status_code = status.HTTP_202_ACCEPTED
+        return AnswerOut(refund_id=refund_id, recorded=AnswerStatus.PENDING)
+    assert verdict.recorded is not None
+    return AnswerOut(refund_id=refund_id, recorded=verdict.recorded)

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Response, status
 from sqlmodel import select
 
 from api.auth import Caller, require_platform
-from api.schemas import MerchantIn, MerchantOut
-from api.services import Services, get_services
+from api.deps import get_services
+from application.schemas import MerchantIn, MerchantOut
+from application.services import Services
 from db.audit import append_audit
 from db.models import Contact, Merchant, utcnow
 

@@ -17,17 +17,18 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from api.deps import Svc
 from api.routes.evidence import stream_evidence_file
-from api.services import Services, get_services
+from application.services import Services
 from db.audit import record_support_view
 from support.at_risk import at_stake, load_at_risk
 from support.formatting import money_text, thousands, time_left_text, utc_text
-from support.history import load_history
 from support.loss_chart import CHANNEL_COLOURS, build_chart
 from support.losses import load_loss_items, summarize
 from support.merchants import load_merchant_view
-from support.outbound import load_outbound_events
 from support.periods import PeriodError, parse_moment
+from support.platform_webhooks import load_outbound_events
+from support.refund_history import load_history
 from support.web_session import COOKIE_NAME, SESSION_TTL, issue_session, matching_token
 from support.web_session import session_is_valid as _valid
 
@@ -55,7 +56,6 @@ _HEADERS = {
 }
 
 router = APIRouter(prefix="/support", include_in_schema=False)
-Svc = Annotated[Services, Depends(get_services)]
 
 
 def _tokens(services: Services) -> list[str]:

@@ -7,29 +7,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.exceptions import RequestValidationError
 
-from api.auth import Caller, require_reader
-from api.services import Services, get_services
+from api.auth import ReaderCaller
+from api.deps import Svc
 from db.audit import record_support_view
 from support.at_risk import AtRiskRefund, load_at_risk
-from support.history import RefundHistory, load_history
 from support.losses import LossesSummary, losses_summary
 from support.merchants import MerchantView, load_merchant_view
-from support.outbound import OutboundEventView, load_outbound_events
 from support.periods import PeriodError, parse_moment
+from support.platform_webhooks import OutboundEventView, load_outbound_events
+from support.refund_history import RefundHistory, load_history
 from support.views import RefundView, TimelineEntry, load_refund_view, load_timeline
 
 # No prefix: the refund reads live under /v1/refunds, the support lists under /v1/support.
 router = APIRouter(tags=["support"])
 
-Reader = Annotated[Caller, Depends(require_reader)]
-Svc = Annotated[Services, Depends(get_services)]
-
 
 @router.get("/v1/refunds/{refund_id}", response_model=RefundView)
-async def get_refund(refund_id: str, services: Svc, caller: Reader) -> RefundView:
+async def get_refund(refund_id: str, services: Svc, caller: ReaderCaller) -> RefundView:
     async with services.sessions() as session:
         view = await load_refund_view(session, refund_id)
         if view is None:
@@ -45,7 +42,7 @@ async def get_refund(refund_id: str, services: Svc, caller: Reader) -> RefundVie
 
 
 @router.get("/v1/refunds/{refund_id}/timeline", response_model=list[TimelineEntry])
-async def get_timeline(refund_id: str, services: Svc, _caller: Reader) -> list[TimelineEntry]:
+async def get_timeline(refund_id: str, services: Svc, _caller: ReaderCaller) -> list[TimelineEntry]:
     async with services.sessions() as session:
         timeline = await load_timeline(session, refund_id)
     if timeline is None:
@@ -54,7 +51,7 @@ async def get_timeline(refund_id: str, services: Svc, _caller: Reader) -> list[T
 
 
 @router.get("/v1/support/refunds/{refund_id}/history", response_model=RefundHistory)
-async def get_history(refund_id: str, services: Svc, caller: Reader) -> RefundHistory:
+async def get_history(refund_id: str, services: Svc, caller: ReaderCaller) -> RefundHistory:
     """Our audit records merged with the Temporal workflow history, each entry with its source."""
     async with services.sessions() as session:
         history = await load_history(session, services.temporal, refund_id)
@@ -74,7 +71,7 @@ async def get_history(refund_id: str, services: Svc, caller: Reader) -> RefundHi
     "/v1/support/refunds/{refund_id}/outbound-events", response_model=list[OutboundEventView]
 )
 async def get_outbound_events(
-    refund_id: str, services: Svc, caller: Reader
+    refund_id: str, services: Svc, caller: ReaderCaller
 ) -> list[OutboundEventView]:
     """The webhooks told to the platform about this refund, each with every delivery attempt
     (status code or error, duration). See docs/webhooks.md."""
@@ -94,7 +91,7 @@ async def get_outbound_events(
 @router.get("/v1/support/at-risk", response_model=list[AtRiskRefund])
 async def get_at_risk(
     services: Svc,
-    _caller: Reader,
+    _caller: ReaderCaller,
     merchant_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[AtRiskRefund]:
@@ -115,7 +112,7 @@ def _moment(value: str, field: str) -> datetime:
 @router.get("/v1/support/losses", response_model=LossesSummary)
 async def get_losses(
     services: Svc,
-    _caller: Reader,
+    _caller: ReaderCaller,
     since: Annotated[
         str, Query(description="a date (2026-11-01), an ISO time, or an age (7d, 12h)")
     ] = "7d",
@@ -132,7 +129,7 @@ async def get_losses(
 
 
 @router.get("/v1/support/merchants/{merchant_id}", response_model=MerchantView)
-async def get_merchant(merchant_id: str, services: Svc, caller: Reader) -> MerchantView:
+async def get_merchant(merchant_id: str, services: Svc, caller: ReaderCaller) -> MerchantView:
     """Masked contacts, SMS opt-out state, open refunds and totals."""
     async with services.sessions() as session:
         view = await load_merchant_view(session, merchant_id)

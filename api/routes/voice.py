@@ -1,8 +1,9 @@
 """The voice script: what a merchant hears on our call, and what their keys do.
 
 One call walks through every open refund of the merchant: after an answer for one refund, the
-next unanswered one (closest deadline first) is presented in the same call. Each key press is
-recorded once per call and refund, then the refund's workflow is told.
+next unanswered one (closest deadline first) is presented in the same call. A key press is
+parsed here into an answer and taken by the one entry point (application/answers.py), which
+the refund's watch decides on; this module only phrases what was decided.
 """
 
 from __future__ import annotations
@@ -10,33 +11,43 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from api.services import Services, get_services
-from api.twilio_common import attempt_for_key, tell_workflow, xml
+from api.deps import Svc
+from api.twilio_common import Key, attempt_for_key, xml
 from api.twilio_signature import SignedForm
-from db.facts import message_facts
+from application.answers import AnswerIn, AnswerStatus, take_answer
+from application.services import Services
 from db.models import Merchant, NotificationAttempt, Refund, utcnow
-from db.responses import record_response
-from notifier.texts import RefundFacts, call_script, confirmation, next_refund_intro
-from workflows.inputs import MerchantAnswer
+from domain.answers import Refusal
+from domain.vocabulary import ANSWER_CODES, Answerer, Channel, Purpose, RefundState
+from messages.facts import message_facts
+from messages.texts import (
+    RefundFacts,
+    call_script,
+    confirmation,
+    next_refund_intro,
+    no_further_answer,
+)
+from notifier.twilio_words import answerer
 
 router = APIRouter(prefix="/twilio", tags=["twilio webhooks"])
 
-Svc = Annotated[Services, Depends(get_services)]
-Key = Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
 RefundParam = Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00]+$")]
+# What the call is for, as the send activity put it in the URL: an evidence reminder offers
+# no keys (the dispute is already open), every other call offers 1, 2 (and 3 when abnormal).
+PurposeParam = Annotated[Purpose | None, Query()]
 
-_KEYS = {"1": "handle_now", "2": "dispute", "3": "reject"}
 _VOICE = {"zh-CN": "zh-CN", "en": "en-US"}
 
 
-def _query(key: str, refund_id: str) -> str:
-    """The signed call URLs carry the attempt's key and the refund being discussed."""
-    return f"key={quote(key, safe='')}&refund={quote(refund_id, safe='')}"
+def _query(key: str, refund_id: str, purpose: Purpose | None) -> str:
+    """The signed call URLs carry the attempt's key, the refund being discussed, the purpose."""
+    query = f"key={quote(key, safe='')}&refund={quote(refund_id, safe='')}"
+    return query + (f"&purpose={purpose}" if purpose else "")
 
 
 async def _context(
@@ -59,7 +70,7 @@ async def _next_open(session: AsyncSession, merchant_id: str, after: str) -> Ref
         select(Refund)
         .where(
             Refund.merchant_id == merchant_id,
-            Refund.state == "open",
+            Refund.state == RefundState.OPEN,
             col(Refund.merchant_answer).is_(None),
             Refund.refund_id != after,
         )
@@ -69,33 +80,21 @@ async def _next_open(session: AsyncSession, merchant_id: str, after: str) -> Ref
     return (await session.exec(statement)).first()
 
 
-def _awaiting_evidence(refund: Refund) -> bool:
-    return refund.stage == "disputed" and refund.evidence_due_at is not None
-
-
-async def _facts(session: AsyncSession, refund: Refund, merchant: Merchant) -> RefundFacts:
-    return await message_facts(session, refund, merchant, evidence=_awaiting_evidence(refund))
-
-
-def _action(digits: str, facts: RefundFacts) -> str | None:
-    """The answer a key means for this refund: none while evidence is awaited (the call only
-    reminds), and 3 (reject) only where the risk gate found the refund abnormal."""
-    action = _KEYS.get(digits)
-    if facts.evidence_left is not None or (action == "reject" and not facts.abnormal):
-        return None
-    return action
-
-
 def _gather(
-    services: Services, key: str, facts: RefundFacts, language: str, intro: str | None = None
+    services: Services,
+    key: str,
+    facts: RefundFacts,
+    language: str,
+    purpose: Purpose | None,
+    intro: str | None = None,
 ) -> Gather:
     message, prompt = call_script(facts)
-    query = _query(key, facts.refund_id)
     gather = Gather(
         input="dtmf",
         num_digits=1,
         timeout=6,
-        action=f"{services.settings.public_base_url}/twilio/voice/gather?{query}",
+        action=f"{services.settings.public_base_url}/twilio/voice/gather?"
+        + _query(key, facts.refund_id, purpose),
         method="POST",
     )
     if intro:
@@ -112,6 +111,7 @@ async def voice(
     services: Svc,
     refund: RefundParam = None,
     repeat: Annotated[int, Query(ge=0, le=3)] = 0,
+    purpose: PurposeParam = None,
 ) -> Response:
     """Say what is at stake, then ask for one key; no key → say it once more, then hang up."""
     response = VoiceResponse()
@@ -121,21 +121,24 @@ async def voice(
             response.hangup()
             return xml(response)
         attempt, current, merchant = context
-        facts = await _facts(session, current, merchant)
+        facts = await message_facts(
+            session, current, merchant, evidence=purpose == Purpose.EVIDENCE
+        )
         answered_by = form.get("AnsweredBy", "")
         if answered_by and attempt.answered_by is None:
             attempt.answered_by = answered_by
             session.add(attempt)
             await session.commit()
-    if answered_by.startswith("machine") or answered_by == "fax":
+    language = _VOICE.get(merchant.language, "en-US")
+    if answerer(answered_by) == Answerer.MACHINE:
         # A voicemail is not an answer: leave the facts and keep escalating.
         message, _ = call_script(facts)
-        response.say(message, language=_VOICE.get(merchant.language, "en-US"))
+        response.say(message, language=language)
         response.hangup()
         return xml(response)
-    response.append(_gather(services, key, facts, _VOICE.get(merchant.language, "en-US")))
+    response.append(_gather(services, key, facts, language, purpose))
     if repeat < 1:
-        query = _query(key, current.refund_id)
+        query = _query(key, current.refund_id, purpose)
         response.redirect(
             f"{services.settings.public_base_url}/twilio/voice?{query}&repeat={repeat + 1}",
             method="POST",
@@ -147,7 +150,11 @@ async def voice(
 
 @router.post("/voice/gather")
 async def voice_gather(
-    key: Key, form: SignedForm, services: Svc, refund: RefundParam = None
+    key: Key,
+    form: SignedForm,
+    services: Svc,
+    refund: RefundParam = None,
+    purpose: PurposeParam = None,
 ) -> Response:
     digits = form.get("Digits", "")
     call_sid = form.get("CallSid", "")
@@ -158,37 +165,42 @@ async def voice_gather(
             response.hangup()
             return xml(response)
         attempt, current, merchant = context
-        language = _VOICE.get(merchant.language, "en-US")
-        action = _action(digits, await _facts(session, current, merchant))
-        if action is None:
-            if digits != "*":
-                response.say(confirmation("unknown", merchant.language), language=language)
-            query = _query(key, current.refund_id)
-            response.redirect(
-                f"{services.settings.public_base_url}/twilio/voice?{query}", method="POST"
-            )
-            return xml(response)
-        source = f"call:{call_sid or attempt.provider_sid}:{current.refund_id}"
-        await record_response(
-            session,
-            refund=current,
-            channel="call",
-            action=action,
-            raw=digits,
-            source_event_id=source,
-        )
-        await session.commit()
-        following = await _next_open(session, merchant.merchant_id, current.refund_id)
-        following_facts = await _facts(session, following, merchant) if following else None
-    await tell_workflow(
-        services,
-        current.refund_id,
-        "merchant_answered",
-        MerchantAnswer(action, "call", source, utcnow()),
+    language = _VOICE.get(merchant.language, "en-US")
+    repeat_url = f"{services.settings.public_base_url}/twilio/voice?" + _query(
+        key, current.refund_id, purpose
     )
-    response.say(confirmation(action, merchant.language), language=language)
+    # An evidence reminder offers no keys: any key (like *) says it again.
+    action = None if purpose == Purpose.EVIDENCE else ANSWER_CODES.get(digits)
+    verdict = None
+    if action is not None:
+        verdict = await take_answer(
+            services,
+            AnswerIn(
+                refund_id=current.refund_id,
+                merchant_id=attempt.merchant_id,
+                action=action,
+                channel=Channel.CALL,
+                source_event_id=f"call:{call_sid or attempt.provider_sid}:{current.refund_id}",
+                raw=digits,
+                at=utcnow(),
+            ),
+        )
+    if action is None or (verdict is not None and verdict.refusal == Refusal.NOT_ABNORMAL):
+        # Not an option on this call (3 is offered only where the risk gate found signals).
+        if digits != "*":
+            response.say(confirmation("unknown", merchant.language), language=language)
+        response.redirect(repeat_url, method="POST")
+        return xml(response)
+    assert verdict is not None
+    if verdict.status == AnswerStatus.REFUSED:
+        response.say(no_further_answer(merchant.language), language=language)
+    else:  # taken, or kept for the watch (told later): either way it is recorded
+        response.say(confirmation(action, merchant.language), language=language)
+    async with services.sessions() as session:
+        following = await _next_open(session, merchant.merchant_id, current.refund_id)
+        following_facts = await message_facts(session, following, merchant) if following else None
     if following_facts is not None:
         intro = next_refund_intro(merchant.language)
-        response.append(_gather(services, key, following_facts, language, intro=intro))
+        response.append(_gather(services, key, following_facts, language, None, intro=intro))
     response.hangup()
     return xml(response)

@@ -1,0 +1,143 @@
+"""What the send activity reads before deciding, and the provider call it then makes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import quote
+
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from activities.types import SendInput, SendResult
+from db.attempts import attempt_by_key, nth_contact
+from db.models import Contact, Merchant, NotificationAttempt, Refund, utcnow
+from domain.sending import SendFacts
+from domain.vocabulary import AttemptState, Channel, Purpose, RefundState, SendStatus
+from messages.facts import refund_facts
+from messages.texts import RefundFacts, evidence_sms_text, sms_text
+from notifier.base import Notifier, ProviderReceipt
+
+__all__ = [
+    "SendConfig",
+    "SendContext",
+    "deliver",
+    "other_open_refunds",
+    "read_send_facts",
+    "resume_earlier",
+    "too_late",
+]
+
+
+def too_late(refund: Refund) -> bool:
+    """The watch closed, or the deadline passed, while this send waited (a retry, a restart)."""
+    return refund.closed_at is not None or utcnow() >= refund.deadline_at
+
+
+async def read_send_facts(
+    session: AsyncSession,
+    refund: Refund,
+    request: SendInput,
+    channel: Channel,
+    sms_per_hour: int,
+) -> tuple[SendFacts, Contact | None, NotificationAttempt | None]:
+    """The facts :func:`domain.sending.hold_for` decides on, with the rows they came from."""
+    contact = await nth_contact(session, refund.merchant_id, request.contact_index)
+    existing = await attempt_by_key(session, request.idempotency_key)
+    sms = channel == Channel.SMS and contact is not None
+    facts = SendFacts(
+        channel=channel,
+        too_late=too_late(refund),
+        has_contact=contact is not None,
+        earlier=existing.status if existing is not None else None,
+        opted_out=sms and contact is not None and contact.sms_opted_out,
+        sms_cap_reached=sms and await _sms_cap_reached(session, refund.merchant_id, sms_per_hour),
+    )
+    return facts, contact, existing
+
+
+async def _sms_cap_reached(session: AsyncSession, merchant_id: str, per_hour: int) -> bool:
+    since = utcnow() - timedelta(hours=1)
+    statement = select(func.count()).where(
+        NotificationAttempt.merchant_id == merchant_id,
+        NotificationAttempt.channel == Channel.SMS,
+        col(NotificationAttempt.provider_sid).is_not(None),
+        col(NotificationAttempt.created_at) >= since,
+    )
+    sent = (await session.exec(statement)).one()
+    return int(sent) >= per_hour
+
+
+async def other_open_refunds(
+    session: AsyncSession, refund: Refund, merchant: Merchant
+) -> list[RefundFacts]:
+    """The merchant's other open refunds: one SMS lists them all (with their reply codes)."""
+    statement = (
+        select(Refund)
+        .where(
+            Refund.merchant_id == refund.merchant_id,
+            Refund.state == RefundState.OPEN,
+            Refund.refund_id != refund.refund_id,
+        )
+        .order_by(col(Refund.deadline_at))
+    )
+    return [refund_facts(other, merchant) for other in (await session.exec(statement)).all()]
+
+
+def resume_earlier(existing: NotificationAttempt) -> SendResult:
+    """What an earlier attempt under the same key ended as: its result stands."""
+    key = existing.idempotency_key
+    if existing.provider_sid:
+        return SendResult(SendStatus.ACCEPTED, key, provider_sid=existing.provider_sid)
+    if existing.status == AttemptState.FAILED:
+        return SendResult(
+            SendStatus.FAILED,
+            key,
+            error_code=existing.error_code,
+            error_message=existing.error_message,
+        )
+    if existing.status == AttemptState.THROTTLED:
+        return SendResult(SendStatus.THROTTLED, key)
+    if existing.status == AttemptState.OPTED_OUT:
+        return SendResult(SendStatus.OPTED_OUT, key, error_code=existing.error_code)
+    return SendResult(SendStatus.UNKNOWN, key)
+
+
+@dataclass(frozen=True)
+class SendContext:
+    """Everything the provider call needs, read before the session closed."""
+
+    channel: Channel
+    phone: str
+    facts: RefundFacts
+    others: list[RefundFacts]
+    key: str
+
+
+@dataclass(frozen=True)
+class SendConfig:
+    public_base_url: str
+    ring_timeout_s: int = 30
+    machine_detection: bool = True
+    sms_per_merchant_per_hour: int = 4
+
+
+async def deliver(notifier: Notifier, config: SendConfig, send: SendContext) -> ProviderReceipt:
+    base = config.public_base_url
+    q = f"key={quote(send.key, safe='')}"
+    if send.channel == Channel.SMS:
+        evidence = send.facts.evidence_left is not None
+        body = evidence_sms_text(send.facts) if evidence else sms_text(send.facts, send.others)
+        return await notifier.send_sms(
+            to=send.phone, body=body, status_callback=f"{base}/twilio/status/sms?{q}"
+        )
+    # The call's purpose rides in its (signed) URL: an evidence reminder offers no keys.
+    evidence = send.facts.evidence_left is not None
+    voice_q = q + (f"&purpose={Purpose.EVIDENCE}" if evidence else "")
+    return await notifier.place_call(
+        to=send.phone,
+        voice_url=f"{base}/twilio/voice?{voice_q}",
+        status_callback=f"{base}/twilio/status/call?{q}",
+        machine_detection=config.machine_detection,
+        ring_timeout_s=config.ring_timeout_s,
+    )

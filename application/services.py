@@ -1,0 +1,45 @@
+"""What the application needs at run time (database, Temporal, policy, risk rules, evidence
+store), built once at start-up by the API or the scheduler and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from config.policy_file import load_policy
+from config.settings import Settings
+from db.engine import SessionFactory, make_engine, make_session_factory
+from domain.policy import EscalationPolicy
+from evidence.store import EvidenceStore, LocalDirStore
+from risk import RiskRules, load_rules
+
+__all__ = ["Services", "build_services"]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: SessionFactory
+    temporal: Client
+    risk_rules: RiskRules
+    policy: EscalationPolicy
+    evidence: EvidenceStore
+
+
+async def build_services(settings: Settings, temporal: Client | None = None) -> Services:
+    engine = make_engine(settings.database_url)
+    client = temporal or await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        temporal=client,
+        risk_rules=load_rules(settings.risk_rules_path),
+        policy=load_policy(settings.policy_path),
+        evidence=LocalDirStore(settings.evidence_dir),
+    )

@@ -1,0 +1,137 @@
+"""The watch's bookkeeping, shared by every phase: audit entries, the stage, telling the
+platform, and the end of the watch. Activities are called by reference, so their inputs are
+type-checked; their names are pinned in activities/ so recorded histories still replay.
+
+Workflow changes that alter the commands of running watches are guarded by these patches
+(see tests/test_replay.py for how a patch is added and, later, deprecated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.records import RecordActivities
+    from activities.risk_feedback import RiskFeedbackActivities
+    from activities.types import AuditInput, OutcomeInput, RiskFeedbackInput
+    from domain.vocabulary import Outcome, Stage
+    from workflows import search_attributes as sa
+    from workflows.platform_webhooks import tell_platform
+    from workflows.watch.state import WatchState
+
+__all__ = [
+    "PATCH_DISPUTES",
+    "PATCH_LATE_RESOLUTION",
+    "PATCH_LOCAL_BOOKKEEPING",
+    "PATCH_MORE_EVIDENCE",
+    "QUICK",
+    "SEND_RETRY",
+    "Records",
+]
+
+# A platform decision taken at or after the deadline is a timeout.
+PATCH_LATE_RESOLUTION = "late-resolution-is-timeout"
+# Disputes, evidence, rejections, platform webhooks, risk feedback.
+PATCH_DISPUTES = "dispute-phase"
+# Audit, notice, outcome and answer writes as local activities.
+PATCH_LOCAL_BOOKKEEPING = "local-bookkeeping"
+# Evidence after the first (until the evidence deadline) is told to the platform too.
+PATCH_MORE_EVIDENCE = "more-evidence"
+
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
+QUICK = timedelta(seconds=30)
+
+A = TypeVar("A")
+
+
+class Records:
+    def __init__(self, state: WatchState) -> None:
+        self._s = state
+
+    @staticmethod
+    def workflow_id() -> str:
+        return workflow.info().workflow_id
+
+    async def write(self, activity: Callable[[Any, A], Awaitable[Any]], arg: A) -> None:
+        """A quick bookkeeping write (audit, notice, outcome): idempotent by its own key, so it
+        runs as a local activity — no activity task round trip through the server, which is
+        what bounds a small machine's throughput when many watches step at once."""
+        if workflow.patched(PATCH_LOCAL_BOOKKEEPING):
+            await workflow.execute_local_activity_method(
+                activity, arg, start_to_close_timeout=QUICK, retry_policy=SEND_RETRY
+            )
+            return
+        await workflow.execute_activity_method(
+            activity, arg, start_to_close_timeout=QUICK, retry_policy=SEND_RETRY
+        )
+
+    async def audit(self, kind: str, detail: dict[str, object], stage: str | None = None) -> None:
+        self._s.audit_seq += 1
+        await self.write(
+            RecordActivities.record_audit,
+            AuditInput(
+                self._s.params.refund_id,
+                self._s.params.merchant_id,
+                kind,
+                dedup_key=f"{self.workflow_id()}:audit:{self._s.audit_seq}",
+                detail=detail,
+                stage=stage,
+            ),
+        )
+
+    async def set_stage(self, stage: Stage) -> None:
+        if stage == self._s.stage:
+            return
+        self._s.stage = stage
+        workflow.upsert_search_attributes([sa.STAGE.value_set(stage)])
+        await self.audit("stage.changed", {"stage": stage}, stage=stage)
+
+    async def tell(self, kind: str, key: str, evidence_id: int | None = None) -> None:
+        """Tell the platform (signed webhook, delivered by its own workflow; not awaited)."""
+        params = self._s.params
+        event_id = await tell_platform(
+            kind, params.refund_id, params.merchant_id, key, evidence_id=evidence_id
+        )
+        await self.audit("platform.told", {"type": kind, "event_id": event_id})
+
+    async def finish(self, outcome: Outcome) -> None:
+        state, params = self._s, self._s.params
+        state.outcome = outcome
+        state.queue = []
+        await self.set_stage(Stage.CLOSED)
+        workflow.upsert_search_attributes([sa.OUTCOME.value_set(outcome)])
+        resolution = state.resolution.resolution if state.resolution else None
+        answer = state.answer.value
+        await self.write(
+            RecordActivities.record_outcome,
+            OutcomeInput(
+                params.refund_id,
+                params.merchant_id,
+                self.workflow_id(),
+                outcome,
+                resolution=resolution,
+                answer=answer.action if answer else None,
+                last_channel=state.last_channel,
+            ),
+        )
+        if workflow.patched(PATCH_DISPUTES):
+            # Risk feedback: the buyer's (and device's) history for the next refund's score.
+            decisive = state.dispute.value or answer
+            await self.write(
+                RiskFeedbackActivities.record_risk_feedback,
+                RiskFeedbackInput(
+                    params.refund_id,
+                    outcome,
+                    resolution,
+                    decisive.action if decisive else None,
+                ),
+            )

@@ -1,0 +1,206 @@
+"""Running one ladder step: the in-app notice, the SMS, the calls (retries, then backups).
+
+A call counts as heard when its final report says completed and the answerer was not a
+machine; anything else (no answer, busy, voicemail, no report in time) is retried with
+backoff, then the next contact is tried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.notices import NoticeActivities
+    from activities.sends import SendActivities
+    from activities.types import NoticeInput, SendInput, SendResult
+    from domain.ladder import PlannedStep
+    from domain.policy import StepSpec
+    from domain.vocabulary import (
+        Answerer,
+        Channel,
+        DeliveryState,
+        Purpose,
+        SendStatus,
+        Stage,
+    )
+    from workflows.inputs import DeliveryReport
+    from workflows.watch.records import SEND_RETRY, Records
+    from workflows.watch.state import WatchState
+
+__all__ = ["MAX_CONTACTS", "Steps"]
+
+MAX_CONTACTS = 10
+_CALL_FINAL = DeliveryState.final_for(Channel.CALL)
+# The sleep between call retries (woken by an answer): True if it ran to the end.
+Sleep = Callable[[datetime], Awaitable[bool]]
+
+
+class Steps:
+    def __init__(self, state: WatchState, records: Records, sleep: Sleep) -> None:
+        self._s = state
+        self._records = records
+        self._sleep = sleep
+
+    async def run(self, step: PlannedStep) -> None:
+        spec = step.spec
+        self._s.done.append(spec.name)
+        if spec.channel == Channel.IN_APP:
+            await self._in_app(spec)
+        elif spec.channel == Channel.SMS:
+            await self._sms(spec)
+        elif spec.channel == Channel.CALL:
+            await self._calls(spec)
+
+    def interrupted(self) -> bool:
+        """News that ends the current step: an answer, or, while evidence is awaited, the
+        evidence itself (the dispute answer is what started that phase)."""
+        state = self._s
+        if state.awaiting_evidence:
+            return state.evidence.value is not None
+        return state.answer.value is not None
+
+    def is_final(self, spec: StepSpec) -> bool:
+        return spec.name == self._s.params.policy.steps[-1].name
+
+    def _purpose(self, spec: StepSpec) -> Purpose:
+        if self._s.awaiting_evidence:
+            return Purpose.EVIDENCE
+        if self._s.acknowledged:
+            return Purpose.REMINDER
+        return Purpose.FINAL if self.is_final(spec) else Purpose.INITIAL
+
+    async def _in_app(self, spec: StepSpec) -> None:
+        state = self._s
+        purpose = self._purpose(spec)
+        purpose = Purpose.INITIAL if purpose == Purpose.FINAL else purpose
+        params = state.params
+        await self._records.write(
+            NoticeActivities.notify_in_app,
+            NoticeInput(
+                params.refund_id,
+                params.merchant_id,
+                self._records.workflow_id(),
+                spec.name,
+                purpose,
+            ),
+        )
+        state.last_channel = Channel.IN_APP
+        if not state.acknowledged:
+            await self._records.set_stage(Stage.IN_APP_SENT)
+
+    async def _sms(self, spec: StepSpec) -> None:
+        state = self._s
+        result = await self._send(SendActivities.send_sms, spec, contact_index=0, attempt=1)
+        if result is None:
+            return
+        if result.status == SendStatus.ACCEPTED:
+            state.last_channel = Channel.SMS
+            if not state.acknowledged:
+                await self._records.set_stage(Stage.SMS_SENT)
+        elif result.status != SendStatus.THROTTLED:
+            # Undeliverable, opted out, no number: the next channel should not wait.
+            state.advance_reason = f"SMS not sent: {result.status}"
+
+    async def _calls(self, spec: StepSpec) -> None:
+        state = self._s
+        if not state.acknowledged:
+            final = self.is_final(spec)
+            await self._records.set_stage(Stage.FINAL_CALL if final else Stage.CALLING)
+        limit = state.params.policy.contacts_for(state.params.risk_level) or MAX_CONTACTS
+        for contact_index in range(min(limit, MAX_CONTACTS)):
+            for attempt in range(1, spec.retries + 2):
+                if self._should_stop_calling():
+                    return
+                result = await self._send(SendActivities.place_call, spec, contact_index, attempt)
+                if result is None or result.status in (SendStatus.NO_CONTACT, SendStatus.CLOSED):
+                    return
+                if result.status != SendStatus.ACCEPTED:
+                    break  # final error for this number: try the next contact
+                state.last_channel = Channel.CALL
+                report = await self._await_call(result.idempotency_key)
+                if report is not None and _heard(report):
+                    return  # a person heard the message
+                if attempt <= spec.retries:
+                    backoff = spec.retry_backoff_s * (2 ** (attempt - 1))
+                    await self._sleep(workflow.now() + timedelta(seconds=backoff))
+
+    def _should_stop_calling(self) -> bool:
+        state = self._s
+        return (
+            state.resolution is not None
+            or self.interrupted()
+            or workflow.now() >= state.deadline
+            or (state.awaiting_evidence and self.evidence_missed())
+        )
+
+    def evidence_missed(self) -> bool:
+        state = self._s
+        return state.awaiting_evidence and workflow.now() >= (state.evidence_due or state.deadline)
+
+    async def _await_call(self, key: str) -> DeliveryReport | None:
+        state = self._s
+
+        def settled() -> bool:
+            status = state.statuses.get(key)
+            return (
+                (status is not None and status.state in _CALL_FINAL)
+                or self.interrupted()
+                or state.resolution is not None
+            )
+
+        timeout = min(
+            float(state.params.policy.call.result_timeout_s),
+            max(0.0, (state.deadline - workflow.now()).total_seconds()),
+        )
+        try:
+            await workflow.wait_condition(settled, timeout=timeout)
+        except TimeoutError:
+            await self._records.audit(
+                "call.no_result", {"idempotency_key": key, "waited_s": timeout}
+            )
+            return None
+        return state.statuses.get(key)
+
+    async def _send(
+        self,
+        activity: Callable[[SendActivities, SendInput], Awaitable[SendResult]],
+        spec: StepSpec,
+        contact_index: int,
+        attempt: int,
+    ) -> SendResult | None:
+        params = self._s.params
+        request = SendInput(
+            params.refund_id,
+            params.merchant_id,
+            self._records.workflow_id(),
+            spec.name,
+            contact_index,
+            attempt,
+            purpose=self._purpose(spec),
+        )
+        try:
+            return await workflow.execute_activity_method(
+                activity,
+                request,
+                # A send may wait its turn in the shared rate limit (heartbeating meanwhile).
+                start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(minutes=20),
+                retry_policy=SEND_RETRY,
+            )
+        except ActivityError as err:
+            name = "send_sms" if spec.channel == Channel.SMS else "place_call"
+            await self._records.audit(
+                "step.failed",
+                {"step": spec.name, "activity": name, "error": str(err.cause or err)},
+            )
+            return None
+
+
+def _heard(report: DeliveryReport) -> bool:
+    """Completed, and not by a machine: a person heard the message."""
+    return report.state == DeliveryState.COMPLETED and report.answered_by != Answerer.MACHINE
