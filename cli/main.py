@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli import support_cmds
+from cli import refund_cmds, report_cmds
 from config.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(help="Refund-timeout alerts and escalation.", no_args_is_help=True)
@@ -186,7 +186,8 @@ def simulate(
         output.save_result(result)
 
 
-support_cmds.register(app)  # refund show, refunds at-risk, losses, merchant show
+refund_cmds.register(app)  # refund show, refund evidence, refund webhooks
+report_cmds.register(app)  # refunds at-risk, losses, merchant show
 
 if __name__ == "__main__":
     app()
