@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
-import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+import bench  # the package only (a docstring): where its files are installed
 from cli import refund_cmds, report_cmds
 from config.settings import Settings, SettingsError, load_settings
 
@@ -18,6 +17,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+# The installed bench/simulate.yaml: `refundwatch simulate` works from any directory.
+SIMULATION_PARAMS = Path(bench.__file__).parent / "simulate.yaml"
 
 
 def _settings() -> Settings:
@@ -112,24 +113,9 @@ def demo(
     raise typer.Exit(asyncio.run(run_demo(data_dir=data_dir, serve=serve)))
 
 
-def _simulation() -> Any:
-    """bench/ is not installed with the package: the command runs from a source checkout."""
-    checkout = Path(__file__).resolve().parents[1]
-    if (checkout / "bench" / "simulate.py").is_file() and str(checkout) not in sys.path:
-        sys.path.insert(0, str(checkout))
-    try:
-        return importlib.import_module("bench.simulate")
-    except ModuleNotFoundError as err:
-        typer.secho(f"cannot load the simulation ({err})", fg=typer.colors.RED, err=True)
-        typer.secho("Run it from a source checkout of refundwatch (it lives in bench/).", err=True)
-        raise typer.Exit(2) from None
-
-
 @app.command()
 def simulate(
-    params: Annotated[Path, typer.Option(help="Parameters file (YAML)")] = Path(
-        "bench/simulate.yaml"
-    ),
+    params: Annotated[Path, typer.Option(help="Parameters file (YAML)")] = SIMULATION_PARAMS,
     seed: Annotated[int | None, typer.Option(help="Overrides the file's seed")] = None,
     refunds: Annotated[
         int | None, typer.Option(help="Overrides population.refunds (per arm)")
@@ -152,11 +138,11 @@ def simulate(
     in-app only vs no alerts. Needs PostgreSQL as the tests do (TEST_DATABASE_ADMIN_URL)."""
     from rich.console import Console
 
+    from bench import simulate as sim
+    from bench import simulate_output as output
     from config.logging import configure_logging
 
     configure_logging(fmt="console", level="warning")  # the report is the output
-    sim = _simulation()
-    output = importlib.import_module("bench.simulate_output")
     console = Console(highlight=False, width=160)
     try:
         loaded = sim.load(params, seed=seed, refunds=refunds)
