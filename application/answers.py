@@ -118,6 +118,11 @@ async def _deliver(services: Services, answer: AnswerIn) -> AnswerVerdict | None
         if err.status == RPCStatusCode.NOT_FOUND:
             return AnswerVerdict(AnswerStatus.REFUSED, Refusal.CLOSED, watch_finished=True)
         return None
+    except RuntimeError as err:
+        # A client that has not reached the server yet (connected lazily) says so this way.
+        if not str(err).startswith("Failed client connect"):
+            raise
+        return None
     return AnswerVerdict(AnswerStatus.TAKEN, recorded=taken.recorded)
 
 

@@ -1,4 +1,5 @@
-"""The reconciler: start watches that are missing, flag refunds stuck past their deadline.
+"""The reconciler: start watches that are missing, deliver answers that could not reach their
+watch, flag refunds stuck past their deadline.
 
 A tracked refund's watch can be missing because intake stored the row but Temporal was down and
 the platform never retried (``workflow_started_at`` is NULL), or because Temporal lost it (the row
@@ -27,6 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from application.answers import deliver_pending_answers
 from application.services import Services
 from application.watches import ensure_watch_started
 from db.audit import append_audit
@@ -58,6 +60,7 @@ class ReconcileResult:
     restarted: list[str] = field(default_factory=list)  # refund ids, Temporal had lost it
     failed: list[str] = field(default_factory=list)  # refund ids, start failed; next pass retries
     overdue: list[str] = field(default_factory=list)  # refund ids flagged overdue in this pass
+    answers_delivered: int = 0  # kept answers that reached their watch in this pass
     checked: int = 0  # open tracked refunds looked at
     interrupted: bool = False  # stopped early: the lease was lost
 
@@ -68,6 +71,7 @@ class ReconcileResult:
             "restarted": len(self.restarted),
             "failed": len(self.failed),
             "overdue": len(self.overdue),
+            "answers_delivered": self.answers_delivered,
             "interrupted": self.interrupted,
         }
 
@@ -277,9 +281,11 @@ async def reconcile(
     still_holding: StillHolding | None = None,
     now: datetime | None = None,
 ) -> ReconcileResult:
-    """One pass: start missing watches, then flag overdue refunds."""
+    """One pass: start missing watches, deliver answers kept while their watch was away,
+    then flag overdue refunds."""
     result = await start_missing_watches(services, still_holding=still_holding, now=now)
     if not result.interrupted:
+        result.answers_delivered = await deliver_pending_answers(services)
         async with services.sessions() as session:
             result.overdue = await flag_overdue_refunds(session, grace=overdue_grace, now=now)
     log.info("reconcile_pass", **result.summary())

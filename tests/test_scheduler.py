@@ -453,14 +453,20 @@ async def test_scheduler_runs_its_jobs_and_stops_gracefully_on_sigterm(
     try:
         # The scheduler process starts the watch that intake left unstarted.
         await stack.wait_view(refund_id, lambda v: v["stage"] == "in_app_sent", timeout=30)
-        async with httpx.AsyncClient(timeout=5) as http:
-            exposition = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
-        samples = {
-            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(exposition)
-            for sample in family.samples
-        }
         runs = ("refundwatch_scheduler_runs_total", (("job", "reconcile"), ("result", "ok")))
+        # The watch starts in the middle of the pass; the pass is counted when it ends.
+        samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        async with httpx.AsyncClient(timeout=5) as http:
+            for _ in range(50):
+                exposition = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+                samples = {
+                    (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                    for family in text_string_to_metric_families(exposition)
+                    for sample in family.samples
+                }
+                if runs in samples:
+                    break
+                await asyncio.sleep(0.2)
         assert samples[runs] >= 1
         started = ("refundwatch_reconciler_watches_started_total", (("reason", "never_started"),))
         assert samples[started] >= 1

@@ -25,6 +25,7 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from activities.platform_webhooks import OutboundActivities
     from platform_webhooks.types import (
         EVENT_TYPES,
         NEEDS_EVIDENCE,
@@ -71,10 +72,9 @@ async def tell_platform(
         raise ValueError(f"{kind} needs evidence_id")
     watch_id = workflow.info().workflow_id
     event_id = event_id_for(watch_id, kind, key)
-    created: OutboundEventCreated = await workflow.execute_activity(
-        "create_outbound_event",
+    created: OutboundEventCreated = await workflow.execute_activity_method(
+        OutboundActivities.create_outbound_event,
         OutboundEventInput(event_id, kind, refund_id, merchant_id, evidence_id, watch_id),
-        result_type=OutboundEventCreated,
         start_to_close_timeout=_QUICK,
         retry_policy=_QUICK_RETRY,
     )
@@ -93,7 +93,7 @@ async def tell_platform(
     return event_id
 
 
-@workflow.defn
+@workflow.defn(name="OutboundDeliveryWorkflow")
 class OutboundDeliveryWorkflow:
     """Deliver one stored event: retry the attempt with backoff until it is acknowledged (2xx),
     refused (410), or ``give_up_after_s`` has passed."""
@@ -102,10 +102,9 @@ class OutboundDeliveryWorkflow:
     async def run(self, params: OutboundDeliveryInput) -> str:
         options = params.delivery
         try:
-            result: str = await workflow.execute_activity(
-                "deliver_outbound_event",
+            result: str = await workflow.execute_activity_method(
+                OutboundActivities.deliver_outbound_event,
                 DeliverInput(params.event_id, options.max_retry_interval_s),
-                result_type=str,
                 start_to_close_timeout=_ATTEMPT_TIMEOUT,
                 schedule_to_close_timeout=timedelta(seconds=options.give_up_after_s),
                 retry_policy=RetryPolicy(
@@ -121,8 +120,8 @@ class OutboundDeliveryWorkflow:
                 reason = f"not acknowledged within {options.give_up_after_s} s"
             else:
                 reason = str(err.cause or err)
-            await workflow.execute_activity(
-                "abandon_outbound_event",
+            await workflow.execute_activity_method(
+                OutboundActivities.abandon_outbound_event,
                 AbandonInput(params.event_id, reason),
                 start_to_close_timeout=_QUICK,
                 retry_policy=_QUICK_RETRY,
