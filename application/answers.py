@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import cast
 
 import structlog
 from sqlmodel import col, select
@@ -25,7 +24,7 @@ from db.models import PendingAnswer, utcnow
 from db.upsert import insert_ignore
 from domain.answers import Refusal
 from domain.vocabulary import Action, Channel
-from workflows.inputs import AnswerTaken, AnswerUpdate
+from workflows.inputs import AnswerUpdate
 from workflows.refund_watch import ANSWER_REFUSED, RefundWatchWorkflow
 from workflows.starter import watch_handle
 
@@ -99,16 +98,12 @@ async def _deliver(services: Services, answer: AnswerIn) -> AnswerVerdict | None
         at=answer.at,
     )
     try:
-        # (The SDK types an async update's result as its coroutine: hence the cast.)
-        taken = cast(
-            AnswerTaken,
-            await handle.execute_update(
-                RefundWatchWorkflow.answer,
-                request,
-                # The same answer is the same Update: Temporal returns the first one's result.
-                id=f"answer:{answer.source_event_id}",
-                rpc_timeout=timedelta(seconds=services.settings.answer_timeout_s),
-            ),
+        taken = await handle.execute_update(
+            RefundWatchWorkflow.answer,
+            request,
+            # The same answer is the same Update: Temporal returns the first one's result.
+            id=f"answer:{answer.source_event_id}",
+            rpc_timeout=timedelta(seconds=services.settings.answer_timeout_s),
         )
     except WorkflowUpdateFailedError as err:
         return _refused(err)

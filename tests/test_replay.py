@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
@@ -50,3 +51,21 @@ async def test_recorded_history_replays_on_current_workflow_code(document: dict[
         history, raise_on_replay_failure=True
     )
     assert result.replay_failure is None
+
+
+def test_the_names_running_watches_know_are_pinned() -> None:
+    """Renaming a workflow, signal, update or query would strand running watches (and their
+    recorded histories): these names are part of the contract with Temporal."""
+    definition = workflow._Definition.from_class(RefundWatchWorkflow)
+    assert definition is not None
+    assert definition.name == "RefundWatchWorkflow"
+    assert set(definition.signals) == {
+        "merchant_answered",
+        "evidence_submitted",
+        "resolve",
+        "move_deadline",
+        "delivery_reported",
+        "notification_status",
+    }
+    assert set(definition.updates) == {"answer", "answer_in_app"}
+    assert set(definition.queries) == {"status", "evidence_verdict"}
