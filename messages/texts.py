@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from domain.vocabulary import Action
+
 __all__ = [
     "RefundFacts",
     "call_script",
@@ -147,17 +149,17 @@ def call_script(facts: RefundFacts) -> tuple[str, str]:
 
 def confirmation(action: str, language: str) -> str:
     zh = language.startswith("zh")
-    if action == "handle_now":
+    if action == Action.HANDLE_NOW:
         return (
             "已记录：您将立即处理。谢谢。" if zh else "Recorded: you will handle it now. Thank you."
         )
-    if action == "dispute":
+    if action == Action.DISPUTE:
         return (
             "已记录：您认为该退款异常。谢谢。"
             if zh
             else "Recorded: you flagged this refund as abnormal. Thank you."
         )
-    if action == "reject":
+    if action == Action.REJECT:
         return (
             "已记录：您以异常为由拒绝该退款，风险原因已作为证据提交。谢谢。"
             if zh

@@ -23,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.engine import SessionFactory
 from db.models import LossEntry, LossReport, MerchantResponse, NotificationAttempt, Refund
+from domain.vocabulary import Outcome
 
 __all__ = ["DatabaseMetrics", "DatabaseSnapshot", "read_snapshot"]
 
@@ -176,7 +177,7 @@ def _families(s: DatabaseSnapshot) -> Iterator[Metric]:
     outcomes = CounterMetricFamily(
         "refundwatch_outcomes", "Watched refunds closed, by outcome.", labels=["outcome"]
     )
-    for outcome in ("resolved", "timed_out"):
+    for outcome in Outcome:
         outcomes.add_metric([outcome], s.refunds_by_state.get((True, outcome), 0))
     yield outcomes
 

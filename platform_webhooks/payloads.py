@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.models import EvidenceFile, EvidenceSubmission, MerchantResponse, Refund, RiskAssessment
 from domain.money import from_minor
+from domain.vocabulary import Action
 from platform_webhooks.types import (
     DISPUTED,
     EVENT_TYPES,
@@ -71,9 +72,9 @@ async def build_payload(
 
 async def _data(session: AsyncSession, event: OutboundEventInput, refund: Refund) -> dict[str, Any]:
     if event.type == MERCHANT_HANDLING:
-        return await _answer(session, refund.refund_id, "handle_now")
+        return await _answer(session, refund.refund_id, Action.HANDLE_NOW)
     if event.type == DISPUTED:
-        answer = await _answer(session, refund.refund_id, "dispute")
+        answer = await _answer(session, refund.refund_id, Action.DISPUTE)
         return {"evidence_due_at": _iso(refund.evidence_due_at), **answer}
     if event.type == EVIDENCE_MISSED:
         return {"evidence_due_at": _iso(refund.evidence_due_at)}
@@ -82,7 +83,7 @@ async def _data(session: AsyncSession, event: OutboundEventInput, refund: Refund
     if event.type == EVIDENCE_SUBMITTED:
         return {"evidence": evidence}
     assert event.type == REJECTED
-    answer = await _answer(session, refund.refund_id, "reject")
+    answer = await _answer(session, refund.refund_id, Action.REJECT)
     risk = await _risk(session, refund)
     return {"reason": "abnormal", **answer, "evidence": evidence, "risk": risk}
 

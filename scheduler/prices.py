@@ -11,15 +11,14 @@ from sqlmodel import col, select
 
 from db.engine import SessionFactory
 from db.models import NotificationAttempt, utcnow
+from domain.vocabulary import Channel, DeliveryState
 from notifier.base import Notifier, ProviderError
 
 __all__ = ["FINISHED", "PriceBackfill", "backfill_prices"]
 
 log = structlog.get_logger(__name__)
 
-FINISHED = frozenset(
-    {"delivered", "undelivered", "failed", "completed", "busy", "no-answer", "canceled"}
-)
+FINISHED = DeliveryState.final_for(Channel.SMS) | DeliveryState.final_for(Channel.CALL)
 # Not worth asking again after this: the provider will not price it any more.
 GIVE_UP_AFTER = timedelta(days=2)
 

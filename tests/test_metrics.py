@@ -21,6 +21,7 @@ from db.models import (
     RiskAssessment,
     utcnow,
 )
+from domain.vocabulary import Outcome
 from observability import sdk_runtime
 from tests.harness.http_server import free_port
 from tests.harness.stack import LiveStack
@@ -73,7 +74,7 @@ async def _database_figures(stack: LiveStack) -> dict[str, dict[str, float]]:
             outcome: (
                 await rows(f"SELECT count(*) FROM refunds WHERE tracked AND state = '{outcome}'")  # noqa: S608
             )[0][0]
-            for outcome in ("resolved", "timed_out")
+            for outcome in Outcome  # every way a watch ends, evidence_missed too
         },
         "refundwatch_refunds_unstarted": {
             "": (
