@@ -5,7 +5,8 @@ Rules come from a YAML file (docs/risk-rules.md) loaded with `load_rules`; `asse
 
 from risk.buyer_history import BuyerHistory, OutcomeCounts, PriorOutcome
 from risk.levels import RiskLevel
-from risk.results import RiskAssessmentResult, RiskInput, RiskReason
+from risk.reasons import RiskReason
+from risk.results import RiskAssessmentResult, RiskInput
 from risk.rules import RiskRules, RiskRulesError, load_rules
 from risk.scoring import assess
 from risk.signals import LogisticsAnomaly, RefundSignals

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from risk.results import RiskInput, RiskReason
+from risk.reasons import RiskReason
+from risk.results import RiskInput
 from risk.rules import RiskRules
 from risk.text import money, times
 from risk.tiers import worst_tier

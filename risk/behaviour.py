@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from risk.results import RiskReason
+from risk.reasons import RiskReason
 from risk.rules import SignalRules
 from risk.signals import LogisticsAnomaly, RefundSignals
 from risk.tiers import CountTier, worst_tier

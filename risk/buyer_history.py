@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from enum import StrEnum
 
-from risk.results import RiskReason
+from risk.reasons import RiskReason
 from risk.rules import HistoryRules, SubjectHistoryRules
 
 __all__ = ["BuyerHistory", "OutcomeCounts", "PriorOutcome", "history_reasons"]

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
+from risk.buyer_history import BuyerHistory
 from risk.levels import RiskLevel
+from risk.reasons import RiskReason
 from risk.signals import RefundSignals
 
-if TYPE_CHECKING:  # risk.buyer_history builds RiskReasons: a runtime import would be circular
-    from risk.buyer_history import BuyerHistory
-
-__all__ = ["RiskAssessmentResult", "RiskInput", "RiskReason"]
-
-
-@dataclass(frozen=True)
-class RiskReason:
-    code: str  # stable, e.g. "amount.relative", "logistics.empty_package"
-    points: int  # 0 for a reason that explains a rule that did not score
-    text: str  # for people: says concretely why, with the numbers
+__all__ = ["RiskAssessmentResult", "RiskInput"]
 
 
 @dataclass(frozen=True)
