@@ -17,7 +17,7 @@ import argparse
 import asyncio
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -32,6 +32,7 @@ from bench.stack import AUTH_TOKEN, BARE_TASK_QUEUE, BenchStack, bench_stack, cr
 from config.settings import DEFAULT_POLICY
 from db.attempts import claim_attempt
 from db.models import Contact
+from demo.payloads import refund_body
 from workflows.refund_watch import RefundWatchWorkflow
 from workflows.starter import watch_handle
 
@@ -40,20 +41,16 @@ QS = ("p50", "p99", "max", "mean")
 
 async def _watch_with_call(stack: BenchStack, http: httpx.AsyncClient, merchant: str) -> str:
     """A tracked refund whose call attempt is on record; returns the attempt's key."""
-    now = datetime.now(UTC)
     refund_id = f"R-lat-{uuid.uuid4().hex[:10]}"
     response = await http.post(
         f"{stack.api_urls[0]}/v1/refunds",
-        json={
-            "refund_id": refund_id,
-            "merchant_id": merchant,
-            "order_id": "O-latency",
-            "amount": "3000.00",
-            "currency": "CNY",
-            "requested_at": (now - timedelta(hours=1)).isoformat(),
-            "deadline_at": (now + timedelta(hours=48)).isoformat(),
-            "signals": {"logistics": ["empty_package"]},
-        },
+        json=refund_body(
+            merchant,
+            refund_id=refund_id,
+            order_id="O-latency",
+            reason="",  # the API's default: none given
+            deadline_in=timedelta(hours=48),
+        ),
     )
     response.raise_for_status()
     key = f"refund-{refund_id}:first_call:c0:a1"

@@ -29,6 +29,7 @@ from bench.bare_workflow import BareWorkflow
 from bench.report import console, save, summary, table
 from bench.stack import BARE_TASK_QUEUE, BenchStack, bench_stack, create_merchants
 from config.settings import DEFAULT_POLICY
+from demo.payloads import refund_body
 
 MERCHANTS = 50
 
@@ -107,17 +108,13 @@ async def intake_round(
     now = datetime.now(UTC)
 
     async def one(i: int) -> None:
-        body = {
-            "refund_id": f"R-{run}-{i}",
-            "merchant_id": merchants[i % len(merchants)],
-            "order_id": f"O-{run}-{i}",
-            "amount": "3000.00",
-            "currency": "CNY",
-            "reason": "not as described",
-            "requested_at": (now - timedelta(hours=1)).isoformat(),
-            "deadline_at": (now + timedelta(hours=48)).isoformat(),
-            "signals": {"logistics": ["empty_package"]},
-        }
+        body = refund_body(
+            merchants[i % len(merchants)],
+            refund_id=f"R-{run}-{i}",
+            order_id=f"O-{run}-{i}",
+            deadline_in=timedelta(hours=48),
+            now=now,
+        )
         response = await http.post(f"{stack.next_api()}/v1/refunds", json=body)
         if response.status_code != 201 or response.json()["workflow_id"] is None:
             raise RuntimeError(f"intake failed: {response.status_code} {response.text[:200]}")

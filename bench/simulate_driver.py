@@ -18,7 +18,7 @@ import asyncio
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import partial
 
 import httpx
@@ -29,6 +29,7 @@ from bench.simulate_params import SimulationParams
 from bench.simulate_population import Population, SimRefund
 from bench.simulate_stack import FROM_NUMBER, MERCHANT_SECRET, PLATFORM_TOKEN, ArmProcesses
 from db.models import Contact, MerchantResponse, NotificationAttempt, Refund
+from demo.payloads import merchant_body, refund_body
 from domain.money import from_minor
 
 __all__ = ["ArmDriver", "DriverReport"]
@@ -134,16 +135,14 @@ class ArmDriver:
 
         async def create(index: int) -> None:
             merchant = self._population.merchants[index]
-            body = {
-                "merchant_id": merchant.merchant_id,
-                "name": f"Sim Merchant {index}",
-                "timezone": merchant.timezone,
-                "language": merchant.language,
-                "contacts": [
-                    {"phone": phone, "name": f"Sim Contact {i + 1}", "priority": i + 1}
-                    for i, phone in enumerate(merchant.phones)
-                ],
-            }
+            body = merchant_body(
+                merchant.merchant_id,
+                merchant.phones,
+                name=f"Sim Merchant {index}",
+                contact_names=[f"Sim Contact {i + 1}" for i in range(len(merchant.phones))],
+                timezone=merchant.timezone,
+                language=merchant.language,
+            )
             async with gate:
                 response = await self._http.post(
                     f"{self._arm.api_url}/v1/merchants", json=body, headers=self._platform()
@@ -174,18 +173,17 @@ class ArmDriver:
     async def _post_refund(self, refund: SimRefund) -> None:
         refund_id = f"{self._prefix}{refund.index:05d}"
         window_s = self._seconds(refund.deadline_h)
-        now = datetime.now(UTC)
-        body = {
-            "refund_id": refund_id,
-            "merchant_id": refund.merchant_id,
-            "order_id": f"O-sim-{refund.index:05d}",
-            "amount": str(from_minor(refund.amount_minor, refund.currency)),
-            "currency": refund.currency,
-            "reason": "buyer requested a refund",
-            "requested_at": now.isoformat(),
-            "deadline_at": (now + timedelta(seconds=window_s)).isoformat(),
-            "signals": dict(refund.signals),
-        }
+        body = refund_body(
+            refund.merchant_id,
+            refund_id=refund_id,
+            order_id=f"O-sim-{refund.index:05d}",
+            amount=from_minor(refund.amount_minor, refund.currency),
+            currency=refund.currency,
+            reason="buyer requested a refund",
+            requested_ago=timedelta(0),
+            deadline_in=window_s,
+            signals=refund.signals,
+        )
         posted = self._now()
         for attempt in range(1, _INTAKE_TRIES + 1):
             response = await self._http.post(

@@ -26,6 +26,7 @@ from temporalio.client import Client
 
 from db.engine import SessionFactory, make_engine, make_session_factory
 from db.migrate import upgrade
+from demo.payloads import merchant_body
 from demo.processes import Stack, port_free
 
 __all__ = [
@@ -193,14 +194,12 @@ async def create_merchants(stack: BenchStack, count: int) -> list[str]:
         for i, merchant_id in enumerate(ids):
             response = await http.post(
                 f"{stack.next_api()}/v1/merchants",
-                json={
-                    "merchant_id": merchant_id,
-                    "name": f"Bench Merchant {i}",
-                    "timezone": "Asia/Shanghai",
-                    "contacts": [
-                        {"phone": f"+86139{i:08d}", "name": "Bench Contact", "priority": 1}
-                    ],
-                },
+                json=merchant_body(
+                    merchant_id,
+                    [f"+86139{i:08d}"],
+                    name=f"Bench Merchant {i}",
+                    contact_names=["Bench Contact"],
+                ),
             )
             response.raise_for_status()
     return ids

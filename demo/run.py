@@ -24,6 +24,7 @@ from rich.table import Table
 
 from api.auth import merchant_token
 from db.migrate import upgrade
+from demo.payloads import merchant_body, refund_body
 from demo.processes import Stack, port_free
 
 __all__ = ["run_demo"]
@@ -56,16 +57,10 @@ class DemoRefund:
 def _merchant(
     merchant_id: str, name: str, tz: str, lang: str, *contacts: tuple[str, str]
 ) -> dict[str, Any]:
-    return {
-        "merchant_id": merchant_id,
-        "name": name,
-        "timezone": tz,
-        "language": lang,
-        "contacts": [
-            {"phone": phone, "name": person, "priority": i + 1}
-            for i, (phone, person) in enumerate(contacts)
-        ],
-    }
+    phones, people = [phone for phone, _ in contacts], [person for _, person in contacts]
+    return merchant_body(
+        merchant_id, phones, name=name, contact_names=people, timezone=tz, language=lang
+    )
 
 
 MERCHANTS = [
@@ -175,14 +170,19 @@ async def _play(stack: Stack) -> int:
             body = await _post(
                 client,
                 "/v1/refunds",
-                {
-                    "refund_id": refund.refund_id, "merchant_id": refund.merchant_id,
-                    "order_id": "O-" + refund.refund_id[2:], "amount": refund.amount,
-                    "currency": refund.currency, "reason": "buyer requested a refund",
-                    "requested_at": start.isoformat(), "deadline_at": deadline.isoformat(),
-                    "signals": refund.signals,
-                },
-            )  # fmt: skip
+                refund_body(
+                    refund.merchant_id,
+                    refund_id=refund.refund_id,
+                    order_id="O-" + refund.refund_id[2:],
+                    amount=refund.amount,
+                    currency=refund.currency,
+                    reason="buyer requested a refund",
+                    requested_ago=timedelta(0),
+                    deadline_in=DEADLINE_IN,
+                    signals=refund.signals,
+                    now=start,
+                ),
+            )
             risk = body["risk"]
             console.print(
                 f"[cyan]{refund.refund_id}[/] {refund.currency} {refund.amount:>8} "

@@ -48,6 +48,7 @@ from application.services import build_services
 from config.settings import Settings
 from db.engine import SessionFactory, make_engine, make_session_factory
 from db.models import AuditEvent, LossEntry, NotificationAttempt, PlatformEvent, Refund
+from demo.payloads import merchant_body, refund_body
 from notifier.twilio_notifier import TwilioNotifier
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PLATFORM_TOKEN
 from tests.harness.database import fresh_database
@@ -213,40 +214,16 @@ class Batch:
                         await self.sandbox.put(f"/sandbox/numbers/{phone}", json=behaviour)
                     ).raise_for_status()
                 merchant_id = f"m-fault-{uuid.uuid4().hex[:8]}"
-                contacts = [
-                    {"phone": phone, "name": f"Contact {i}", "priority": i + 1}
-                    for i, phone in enumerate(phones)
-                ]
-                response = await post_retrying(
-                    self.api,
-                    "/v1/merchants",
-                    {
-                        "merchant_id": merchant_id,
-                        "name": "Fault Test Merchant",
-                        "timezone": "Asia/Shanghai",
-                        "language": "en",
-                        "contacts": contacts,
-                    },
-                )
+                merchant = merchant_body(merchant_id, phones, name="Fault Test Merchant")
+                response = await post_retrying(self.api, "/v1/merchants", merchant)
                 assert response.status_code == 201, response.text
                 now = datetime.now(UTC)
                 deadline = now + timedelta(seconds=first_s + spread_s * index / max(1, size - 1))
                 refund_id = f"R-fault-{uuid.uuid4().hex[:10]}"
-                response = await post_retrying(
-                    self.api,
-                    "/v1/refunds",
-                    {
-                        "refund_id": refund_id,
-                        "merchant_id": merchant_id,
-                        "order_id": f"O-{uuid.uuid4().hex[:8]}",
-                        "amount": "3000.00",
-                        "currency": "CNY",
-                        "reason": "not as described",
-                        "requested_at": (now - timedelta(hours=1)).isoformat(),
-                        "deadline_at": deadline.isoformat(),
-                        "signals": {"logistics": ["empty_package"]},
-                    },
+                refund = refund_body(
+                    merchant_id, refund_id=refund_id, deadline_in=deadline - now, now=now
                 )
+                response = await post_retrying(self.api, "/v1/refunds", refund)
                 assert response.status_code == 201, response.text
                 assert response.json()["tracked"] is True
                 self.watches[refund_id] = Watch(refund_id, kind, phones, deadline)

@@ -21,6 +21,7 @@ from temporalio.service import RPCError
 from twilio.request_validator import RequestValidator
 
 from db.models import AuditEvent, MerchantResponse, NotificationAttempt, Refund, RiskAssessment
+from demo.payloads import merchant_body
 from tests.harness.stack import LiveStack
 from workflows.starter import watch_handle
 
@@ -125,12 +126,9 @@ async def _ensure_merchant(stack: LiveStack) -> None:
     response = await stack.http.post(
         "/v1/merchants",
         headers=stack.platform(),
-        json={
-            "merchant_id": _MERCHANT,
-            "name": "Fuzz Merchant",
-            "timezone": "Asia/Shanghai",
-            "contacts": [{"phone": "+8613900000999", "name": "Fuzz", "priority": 1}],
-        },
+        json=merchant_body(
+            _MERCHANT, ["+8613900000999"], name="Fuzz Merchant", contact_names=["Fuzz"]
+        ),
     )
     assert response.status_code in (200, 201), response.text
 
@@ -359,11 +357,8 @@ async def test_nul_characters_are_refused_not_a_500(stack: LiveStack, where: str
         body = stack.refund_body(_MERCHANT, refund_id="R-nul-reason", deadline_in=86400)
         response = await stack.intake({**body, "reason": "a\x00b"})
     else:
-        merchant = {
-            "merchant_id": "m-nul-name",
-            "name": "a\x00b",
-            "timezone": "Asia/Shanghai",
-            "contacts": [{"phone": "+8613900000998", "name": "x", "priority": 1}],
-        }
+        merchant = merchant_body(
+            "m-nul-name", ["+8613900000998"], name="a\x00b", contact_names=["x"]
+        )
         response = await stack.http.post("/v1/merchants", headers=stack.platform(), json=merchant)
     assert response.status_code < 500, response.status_code

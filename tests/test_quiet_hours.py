@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from config.policy_file import load_policy
+from demo.payloads import merchant_body
 from domain.ladder import plan_ladder
 from domain.quiet_hours import QuietHours, quiet_windows
 from tests.harness.stack import LiveStack
@@ -73,11 +74,15 @@ async def test_merchant_quiet_hours_reshape_the_recorded_plan(stack: LiveStack) 
     response = await stack.http.post(
         "/v1/merchants",
         headers=stack.platform(),
-        json={
-            "merchant_id": merchant_id, "name": "Night Owl", "timezone": "UTC", "language": "en",
-            "contacts": [{"phone": phones[0], "name": "Owl", "priority": 1}], "quiet_hours": quiet,
-        },
-    )  # fmt: skip
+        json=merchant_body(
+            merchant_id,
+            phones[:1],
+            name="Night Owl",
+            contact_names=["Owl"],
+            timezone="UTC",
+            quiet_hours=quiet,
+        ),
+    )
     assert response.status_code == 200, response.text
     deadline_in = (boundary - now).total_seconds() + 50  # every timed step falls inside quiet time
     body = stack.refund_body(merchant_id, deadline_in=deadline_in)

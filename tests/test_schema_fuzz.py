@@ -24,6 +24,7 @@ from schemathesis.core.result import Err
 from twilio.request_validator import RequestValidator
 
 from api.auth import merchant_token
+from demo.payloads import merchant_body
 from tests.harness.stack import LiveStack
 
 EXAMPLES = int(os.environ.get("REFUNDWATCH_SCHEMA_EXAMPLES", "30"))
@@ -102,12 +103,9 @@ def _fuzz(stack: LiveStack, base_url: str) -> tuple[int, list[str]]:
 
 
 async def test_no_operation_answers_5xx(stack: LiveStack) -> None:
-    merchant = {
-        "merchant_id": _MERCHANT,
-        "name": "Schema Fuzz",
-        "timezone": "Asia/Shanghai",
-        "contacts": [{"phone": "+8613900000777", "name": "Fuzz", "priority": 1}],
-    }
+    merchant = merchant_body(
+        _MERCHANT, ["+8613900000777"], name="Schema Fuzz", contact_names=["Fuzz"]
+    )
     response = await stack.http.post("/v1/merchants", headers=stack.platform(), json=merchant)
     assert response.status_code in (200, 201)
     sent, failures = await asyncio.to_thread(_fuzz, stack, str(stack.http.base_url).rstrip("/"))

@@ -7,7 +7,6 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,6 +14,7 @@ from temporalio.client import Client
 
 from application.services import Services
 from config.settings import Settings
+from demo import payloads
 from demo.platform_receiver import PlatformReceiver
 from workflows.starter import watch_handle
 
@@ -58,16 +58,7 @@ class LiveStack:
         response = await self.http.post(
             "/v1/merchants",
             headers=self.platform(),
-            json={
-                "merchant_id": merchant_id,
-                "name": "Test Merchant",
-                "timezone": "Asia/Shanghai",
-                "language": language,
-                "contacts": [
-                    {"phone": phone, "name": f"Contact {i}", "priority": i + 1}
-                    for i, phone in enumerate(phones)
-                ],
-            },
+            json=payloads.merchant_body(merchant_id, phones, language=language),
         )
         assert response.status_code == 201, response.text
         return merchant_id, phones
@@ -81,18 +72,14 @@ class LiveStack:
         signals: dict[str, Any] | None = None,
         refund_id: str | None = None,
     ) -> dict[str, Any]:
-        now = datetime.now(UTC)
-        return {
-            "refund_id": refund_id or f"R-{uuid.uuid4().hex[:10]}",
-            "merchant_id": merchant_id,
-            "order_id": f"O-{uuid.uuid4().hex[:8]}",
-            "amount": amount,
-            "currency": "CNY",
-            "reason": "not as described",
-            "requested_at": (now - timedelta(hours=1)).isoformat(),
-            "deadline_at": (now + timedelta(seconds=deadline_in)).isoformat(),
-            "signals": signals if signals is not None else {"logistics": ["empty_package"]},
-        }
+        """A 3,000.00 CNY refund with an empty package (tracked), due in ``deadline_in`` s."""
+        return payloads.refund_body(
+            merchant_id,
+            refund_id=refund_id or None,
+            amount=amount,
+            deadline_in=deadline_in,
+            signals=signals,
+        )
 
     async def intake(self, body: dict[str, Any]) -> httpx.Response:
         return await self.http.post("/v1/refunds", headers=self.platform(), json=body)
