@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 
 import bench  # the package only (a docstring): where its files are installed
-from cli import refund_cmds, report_cmds
-from config.settings import Settings, SettingsError, load_settings
+from cli import common, refund_cmds, report_cmds
 
 app = typer.Typer(help="Refund-timeout alerts and escalation.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -19,15 +18,6 @@ app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 # The installed bench/simulate.yaml: `refundwatch simulate` works from any directory.
 SIMULATION_PARAMS = Path(bench.__file__).parent / "simulate.yaml"
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as err:
-        typer.secho(str(err), fg=typer.colors.RED, err=True)
-        typer.secho("Set the variables above (see README, Configuration).", err=True)
-        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -41,7 +31,7 @@ def api(
     from api.app import create_app
     from config.logging import configure_logging
 
-    settings = _settings()
+    settings = common.settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
@@ -52,7 +42,7 @@ def worker() -> None:
     from config.logging import configure_logging
     from worker import run_worker
 
-    settings = _settings()
+    settings = common.settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     asyncio.run(run_worker(settings))
 
@@ -74,7 +64,7 @@ def scheduler(
     from config.logging import configure_logging
     from scheduler.command import scheduler_command
 
-    settings = _settings()
+    settings = common.settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     scheduler_command(settings, run_once, day)
 
@@ -84,7 +74,7 @@ def db_upgrade() -> None:
     """Apply all migrations to DATABASE_URL."""
     from db.migrate import upgrade
 
-    settings = _settings()
+    settings = common.settings()
     upgrade(settings.database_url)
     typer.echo("database is up to date")
 
@@ -94,7 +84,7 @@ def token_merchant(merchant_id: str) -> None:
     """Print the in-app API token for one merchant."""
     from api.auth import merchant_token
 
-    settings = _settings()
+    settings = common.settings()
     typer.echo(merchant_token(settings.merchant_token_secret.get_secret_value(), merchant_id))
 
 
