@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from api.auth import ReaderCaller
 from api.deps import Svc
+from api.refuse_nul import RefuseNul
 from api.routes import evidence, merchant_app, merchants, pages, refunds, support, twilio, voice
 from application.services import Services, build_services
 from application.watch_client import WatchUnreachable
@@ -72,6 +73,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             headers={"Retry-After": "5"},
         )
 
+    app.add_middleware(RefuseNul)
     app.add_middleware(RequestMetrics)
     database_metrics = DatabaseMetrics(overdue_grace=timedelta(seconds=settings.overdue_grace_s))
 

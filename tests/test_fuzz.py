@@ -362,3 +362,25 @@ async def test_nul_characters_are_refused_not_a_500(stack: LiveStack, where: str
         )
         response = await stack.http.post("/v1/merchants", headers=stack.platform(), json=merchant)
     assert response.status_code < 500, response.status_code
+
+
+# Found by the schema fuzzer and an independent probe (issue 15): NUL in a path or a query
+# parameter reached PostgreSQL and came back as a bare 500.
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/v1/refunds/%00",
+        "/v1/refunds/%00/timeline",
+        "/v1/support/refunds/%00/history",
+        "/v1/support/refunds/%00/outbound-events",
+        "/v1/support/merchants/%00",
+        "/v1/support/at-risk?merchant_id=%00",
+        "/v1/support/at-risk?merchant_id=a%00b&limit=5",
+    ],
+)
+async def test_nul_in_a_path_or_query_is_a_422_naming_it(stack: LiveStack, url: str) -> None:
+    response = await stack.http.get(url, headers=stack.support())
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["detail"]
+    assert problem["msg"] == "must not contain NUL characters"
+    assert problem["loc"] == (["query", "merchant_id"] if "?" in url else ["path"])
