@@ -194,14 +194,21 @@ async def audit_kinds(stack: LiveStack, refund_id: str) -> list[tuple[str, dict[
     return [(row.kind, row.detail) for row in rows]
 
 
-async def signals_received(stack: LiveStack, refund_id: str, name: str) -> int:
-    history = await watch_handle(stack.client, refund_id).fetch_history()
-    return sum(
-        1
-        for event in history.events
-        if event.HasField("workflow_execution_signaled_event_attributes")
-        and event.workflow_execution_signaled_event_attributes.signal_name == name
-    )
+async def signals_received(stack: LiveStack, refund_id: str, name: str, expected: int) -> int:
+    """How many ``name`` signals the watch's history holds, once it holds ``expected`` (or after
+    5 s): a signal that arrives while a workflow task runs joins the history when it ends."""
+    for _ in range(50):
+        history = await watch_handle(stack.client, refund_id).fetch_history()
+        count = sum(
+            1
+            for event in history.events
+            if event.HasField("workflow_execution_signaled_event_attributes")
+            and event.workflow_execution_signaled_event_attributes.signal_name == name
+        )
+        if count >= expected:
+            return count
+        await asyncio.sleep(0.1)
+    return count
 
 
 async def test_photos_and_a_pdf_reach_support_byte_for_byte(
@@ -265,7 +272,7 @@ async def test_photos_and_a_pdf_reach_support_byte_for_byte(
     views = [detail["view"] for kind, detail in kinds if kind == "support.viewed"]
     assert views.count("evidence") == 1 and views.count("evidence.file") == 2
     # Recorded first, then the watch was told.
-    assert await signals_received(stack, refund_id, "evidence_submitted") == 1
+    assert await signals_received(stack, refund_id, "evidence_submitted", 1) == 1
 
 
 async def test_the_same_request_again_is_answered_with_the_first_submission(
@@ -282,7 +289,7 @@ async def test_the_same_request_again_is_answered_with_the_first_submission(
     assert stored_files(stack) == files_after_first, "a repeat stores nothing"
     assert await submissions_of(stack, refund_id) == 1
     # A repeat signals again (it may retry a 503); the watch de-duplicates by evidence id.
-    assert await signals_received(stack, refund_id, "evidence_submitted") == 2
+    assert await signals_received(stack, refund_id, "evidence_submitted", 2) == 2
 
     other_note = await submit(
         stack, shop, refund_id, request_id="ev-r1", note="more", files=[("a.jpg", JPEG, "")]
