@@ -192,6 +192,21 @@ async def in_app_dispute_evidence_missed(stack: LiveStack) -> tuple[str, str]:
     return refund_id, "evidence_missed"
 
 
+async def keypad_2_two_pieces_of_evidence_then_rejected(stack: LiveStack) -> tuple[str, str]:
+    refund_id = await _start(stack, [{"calls": [{"answer": "human", "digits": ["2"]}]}], 25)
+    view = await stack.wait_view(refund_id, lambda v: v["stage"] == "disputed")
+    for request_id in ("ev-record-1", "ev-record-2"):
+        response = await stack.http.post(
+            f"/v1/refunds/{refund_id}/evidence",
+            headers=_merchant_auth(stack, view["merchant_id"]),
+            data={"category": "swapped_item", "note": request_id, "request_id": request_id},
+        )
+        response.raise_for_status()
+    await stack.wait_view(refund_id, lambda v: v["stage"] == "evidence_submitted")
+    await _resolve(stack, refund_id, "rejected")
+    return refund_id, "resolved"
+
+
 async def in_app_reject_then_rejected(stack: LiveStack) -> tuple[str, str]:
     refund_id = await _start(stack, [NEVER], deadline_in=90)
     await _in_app(stack, refund_id, "reject")
@@ -213,6 +228,16 @@ SCENARIOS: dict[str, Callable[[LiveStack], Awaitable[tuple[str, str]]]] = {
     # Recorded after bookkeeping writes became local activities (patch "local-bookkeeping"):
     "keypad_1_then_resolved_local_bookkeeping": keypad_1_then_resolved,
     "keypad_2_evidence_then_rejected_local_bookkeeping": keypad_2_evidence_then_rejected,
+    # Recorded after every answer became the "answer" Update, provider reports the
+    # "delivery_reported" signal, and the outcome a regular activity ("outcome-after-commit"):
+    "keypad_1_then_resolved_answer_update": keypad_1_then_resolved,
+    "nobody_answers_times_out_outcome_committed": nobody_answers_times_out,
+    "sms_undelivered_brings_the_call_forward_delivery_reported": (
+        sms_undelivered_brings_the_call_forward
+    ),
+    "in_app_reject_then_rejected_answer_update": in_app_reject_then_rejected,
+    # ... and more evidence after the first is told to the platform too ("more-evidence"):
+    "keypad_2_two_pieces_of_evidence_then_rejected": keypad_2_two_pieces_of_evidence_then_rejected,
 }
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "PATCH_LATE_RESOLUTION",
     "PATCH_LOCAL_BOOKKEEPING",
     "PATCH_MORE_EVIDENCE",
+    "PATCH_OUTCOME_COMMITTED",
     "QUICK",
     "SEND_RETRY",
     "Records",
@@ -42,6 +43,11 @@ PATCH_DISPUTES = "dispute-phase"
 PATCH_LOCAL_BOOKKEEPING = "local-bookkeeping"
 # Evidence after the first (until the evidence deadline) is told to the platform too.
 PATCH_MORE_EVIDENCE = "more-evidence"
+# The outcome (and the loss ledger) is written by a regular activity, once the decision is in
+# the history: a local activity runs before its workflow task completes, so a worker killed at
+# that moment could leave "timed_out" on record while the retried task, seeing a resolution
+# that arrived meanwhile, decides "resolved" (found by tests/test_faults.py, seed 6).
+PATCH_OUTCOME_COMMITTED = "outcome-after-commit"
 
 SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -73,6 +79,19 @@ class Records:
         await workflow.execute_activity_method(
             activity, arg, start_to_close_timeout=QUICK, retry_policy=SEND_RETRY
         )
+
+    async def write_after_commit(
+        self, activity: Callable[[Any, A], Awaitable[Any]], arg: A
+    ) -> None:
+        """A write that acts on a decision: as a regular activity, it runs only once the
+        workflow task that decided is in the history (watches started before this patch keep
+        the local activity they recorded)."""
+        if workflow.patched(PATCH_OUTCOME_COMMITTED):
+            await workflow.execute_activity_method(
+                activity, arg, start_to_close_timeout=QUICK, retry_policy=SEND_RETRY
+            )
+            return
+        await self.write(activity, arg)
 
     async def audit(self, kind: str, detail: dict[str, object], stage: str | None = None) -> None:
         self._s.audit_seq += 1
@@ -111,7 +130,7 @@ class Records:
         workflow.upsert_search_attributes([sa.OUTCOME.value_set(outcome)])
         resolution = state.resolution.resolution if state.resolution else None
         answer = state.answer.value
-        await self.write(
+        await self.write_after_commit(
             RecordActivities.record_outcome,
             OutcomeInput(
                 params.refund_id,
@@ -126,7 +145,7 @@ class Records:
         if workflow.patched(PATCH_DISPUTES):
             # Risk feedback: the buyer's (and device's) history for the next refund's score.
             decisive = state.dispute.value or answer
-            await self.write(
+            await self.write_after_commit(
                 RiskFeedbackActivities.record_risk_feedback,
                 RiskFeedbackInput(
                     params.refund_id,
