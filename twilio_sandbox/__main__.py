@@ -42,9 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--calls-per-second",
         type=int,
-        default=0,
-        help="the account's CPS: call creates beyond it answer 429 / 20429 (0 = unlimited; "
-        "Twilio's default account has 1)",
+        default=1,
+        help="the account's CPS, Twilio's default 1: creates beyond it are queued and start at "
+        "that rate (0 = no limit, kinder than any Twilio account)",
+    )
+    parser.add_argument(
+        "--cps-overflow",
+        choices=["queue", "refuse"],
+        default="queue",
+        help="calls beyond the CPS: queue (Twilio) or refuse with 429 / 20429 (stricter)",
     )
     parser.add_argument(
         "--log-format",
@@ -70,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             timing=Timing(ring_seconds=args.ring_seconds),
             inbound_sms_url=args.inbound_sms_url,
             calls_per_second=args.calls_per_second,
+            cps_overflow=args.cps_overflow,
         )
     except ScenarioError as err:
         parser.exit(2, f"{err}\nFix the scenario file and start again.\n")

@@ -1,11 +1,17 @@
-"""How one sandbox instance behaves: credentials, scripted merchants, timing, callback retries."""
+"""How one sandbox instance behaves: credentials, scripted merchants, timing, faults.
+
+Every default is Twilio's documented default (docs/twilio-sandbox.md lists each with its
+reference); whatever is kinder than Twilio is an explicit option named as such.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from twilio_sandbox.callbacks import CallbackPolicy
 from twilio_sandbox.faults import FaultPolicy
 from twilio_sandbox.scenario import Scenario
+from twilio_sandbox.throttle import Overflow
 
 __all__ = ["CallbackPolicy", "SandboxConfig", "Timing"]
 
@@ -23,17 +29,10 @@ class Timing(BaseModel):
     # would last on a real phone, reported as CallDuration); the sandbox waits this many real
     # seconds per simulated one.
     voice_time_scale: float = Field(default=0.01, ge=0)
-
-
-class CallbackPolicy(BaseModel):
-    """Status-callback delivery: retried on connection errors, timeouts and 5xx answers."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    attempts: int = Field(default=4, ge=1, le=20)
-    backoff_seconds: float = Field(default=0.2, ge=0)
-    backoff_factor: float = Field(default=2.0, ge=1)
-    timeout_seconds: float = Field(default=15.0, gt=0, description="per request, as Twilio's")
+    # A price is "populated after the call is completed. May not be immediately available"
+    # (Call.price) and "after the message has been sent/received, and may not be immediately
+    # available" (Message.price; twilio-oai api.v2010). Twilio gives no figure; this is it.
+    price_settle_seconds: float = Field(default=1.0, ge=0)
 
 
 class SandboxConfig(BaseModel):
@@ -43,16 +42,21 @@ class SandboxConfig(BaseModel):
     auth_token: SecretStr
     scenario: Scenario = Field(default_factory=Scenario)
     timing: Timing = Field(default_factory=Timing)
-    callbacks: CallbackPolicy = Field(default_factory=CallbackPolicy)
+    # Kinder than Twilio: retry status/AMD callbacks with backoff whatever their URL asks.
+    # None (the default) is Twilio's one try. `callbacks` is its old name, still accepted.
+    kinder_callback_retries: CallbackPolicy | None = Field(
+        default=None, validation_alias=AliasChoices("kinder_callback_retries", "callbacks")
+    )
     faults: FaultPolicy = Field(default_factory=FaultPolicy)
     inbound_sms_url: str | None = None
     # A TwiML loop (Redirect to itself, a Gather that keeps failing) ends the call after this
     # many documents rather than running forever.
     max_twiml_documents: int = Field(default=20, ge=1)
-    # The account's calls per second: Calls.json creates beyond it in any sliding second are
-    # refused with 429 / 20429. 0 = unlimited, the default, so tests that place calls back to
-    # back are not throttled; Twilio's default account has 1 (the demo and benchmarks set it).
-    calls_per_second: int = Field(default=0, ge=0)
+    # The account's calls per second, Twilio's default 1: creates beyond it are queued and
+    # start at that rate (`queue_time`); `cps_overflow: refuse` answers 429 / 20429 instead
+    # (stricter than Twilio); 0 = no limit (kinder than any Twilio account). throttle.py.
+    calls_per_second: int = Field(default=1, ge=0)
+    cps_overflow: Overflow = "queue"
 
     @field_validator("account_sid")
     @classmethod

@@ -12,6 +12,7 @@ from twilio_sandbox.faults import FaultPolicy
 from twilio_sandbox.inbound import InboundSmsUnavailable, receive_sms
 from twilio_sandbox.resources import call_json, message_json
 from twilio_sandbox.scenario import NumberBehaviour, Scenario, is_e164
+from twilio_sandbox.tokens import TokenError
 
 __all__ = ["router"]
 
@@ -99,7 +100,8 @@ async def get_faults(sandbox: SandboxDep) -> FaultState:
 
 @router.put("/faults")
 async def put_faults(policy: FaultPolicy, sandbox: SandboxDep) -> FaultState:
-    """Inject 500s, 429s and slow answers on creates from now on (all zero turns them off)."""
+    """Inject 500s, 429s, slow and lost answers on creates, and lost, duplicated or reordered
+    callbacks, from now on ({} turns them all off). A number's own `faults` win for it."""
     sandbox.faults.replace(policy)
     sandbox.store.record("faults.configured", None)
     return FaultState(policy=sandbox.faults.policy, injected=sandbox.faults.injected)
@@ -127,6 +129,86 @@ async def calls(sandbox: SandboxDep) -> list[dict[str, Any]]:
     return [call_json(call) for call in sandbox.store.calls.values()]
 
 
+class Voicemail(BaseModel):
+    recorded_text: str = Field(description="the <Say> texts the voicemail kept whole, in order")
+    cut_off: bool = Field(description="a <Say> began during the greeting and ran past it")
+    heard: list[dict[str, Any]]
+
+
+class CallState(BaseModel):
+    call: dict[str, Any]
+    answer: str = Field(description="the scripted callee: human, machine, fax, busy, …")
+    answered_by: str | None
+    voicemail: Voicemail | None = Field(description="what a machine recorded (machines only)")
+
+
+@router.get("/calls/{sid}")
+async def call_state(sid: str, sandbox: SandboxDep) -> CallState:
+    """One call as the sandbox saw it: the resource, who answered and what a voicemail kept."""
+    call = sandbox.store.calls.get(sid)
+    if call is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no call {sid}")
+    voicemail = None
+    if call.answer == "machine":
+        kept = [text for text, recorded in call.voicemail if recorded is True]
+        voicemail = Voicemail(
+            recorded_text=" ".join(kept),
+            cut_off=any(recorded == "cut_off" for _, recorded in call.voicemail),
+            heard=[{"text": text, "recorded": recorded} for text, recorded in call.voicemail],
+        )
+    return CallState(
+        call=call_json(call), answer=call.answer, answered_by=call.answered_by, voicemail=voicemail
+    )
+
+
+class SecondaryToken(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, description="the new secondary auth token")
+
+
+class TokenState(BaseModel):
+    secondary: bool = Field(description="whether a secondary token exists")
+
+
+def _rotated(sandbox: SandboxDep, step: str) -> TokenState:
+    sandbox.store.record(f"auth_token.{step}", None)
+    return TokenState(secondary=sandbox.tokens.secondary is not None)
+
+
+@router.post("/auth-tokens/secondary", status_code=status.HTTP_201_CREATED)
+async def create_secondary_token(body: SecondaryToken, sandbox: SandboxDep) -> TokenState:
+    """As POST /v1/AuthTokens/Secondary: REST accepts it too; webhooks stay signed with the
+    primary."""
+    try:
+        sandbox.tokens.create_secondary(body.token)
+    except TokenError as err:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
+    return _rotated(sandbox, "secondary_created")
+
+
+@router.post("/auth-tokens/promote")
+async def promote_secondary_token(sandbox: SandboxDep) -> TokenState:
+    """As POST /v1/AuthTokens/Promote: the secondary becomes the primary and signs webhooks;
+    the old primary is refused from now on."""
+    try:
+        sandbox.tokens.promote()
+    except TokenError as err:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
+    return _rotated(sandbox, "promoted")
+
+
+@router.delete("/auth-tokens/secondary", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_secondary_token(sandbox: SandboxDep) -> Response:
+    """As DELETE /v1/AuthTokens/Secondary."""
+    try:
+        sandbox.tokens.delete_secondary()
+    except TokenError as err:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from None
+    _rotated(sandbox, "secondary_deleted")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.post("/inbound-sms")
 async def inbound_sms(sms: InboundSms, sandbox: SandboxDep) -> InboundReply:
     """A merchant texts `to`: post the signed webhook and return what it answered."""
@@ -147,6 +229,7 @@ async def inbound_sms(sms: InboundSms, sandbox: SandboxDep) -> InboundReply:
 
 @router.post("/reset", status_code=status.HTTP_204_NO_CONTENT)
 async def reset(sandbox: SandboxDep) -> Response:
-    """Forget all messages, calls, events and runtime changes; cancel what is in flight."""
+    """Forget all messages, calls, events and runtime changes (tokens included); cancel what is
+    in flight."""
     await sandbox.reset()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -35,11 +35,12 @@ def _credentials(header: str) -> tuple[str, str]:
 
 
 def authenticated(request: Request, account_sid: str, sandbox: SandboxDep) -> str:
-    """The account in the path, once the caller proved it is that account (else 401 20003)."""
+    """The account in the path, once the caller proved it is that account (else 401 20003).
+    The primary auth token, or the secondary once one exists (tokens.py), authenticates."""
     user, password = _credentials(request.headers.get("authorization", ""))
     expected = sandbox.config.account_sid
-    valid = hmac.compare_digest(user.encode(), expected.encode()) and hmac.compare_digest(
-        password.encode(), sandbox.auth_token.encode()
+    valid = hmac.compare_digest(user.encode(), expected.encode()) and sandbox.tokens.accepts(
+        password
     )
     if not valid or account_sid != expected:
         raise TwilioApiError(401, 20003, "Authenticate")

@@ -12,18 +12,25 @@ __all__ = [
     "error_body",
 ]
 
+# Titles from Twilio's error dictionary (https://www.twilio.com/docs/api/errors; notes §6).
+# SMS-only and call-only codes are told apart in scenario.py (channel_of).
 _API_MESSAGES = {
     20003: "Authenticate",
     20404: "The requested resource was not found",
+    20429: "Too Many Requests",
     21211: "The 'To' number is not a valid phone number.",
+    21214: "'To' phone number cannot be reached",
+    21215: "Geo Permission configuration is not permitting call",
+    21216: "Call blocked by Twilio blocklist",
+    21217: "Phone number does not appear to be valid",
     21408: (
         "Permission to send an SMS has not been enabled for the region indicated by the 'To' number"
     ),
     21610: "Attempt to send to unsubscribed recipient",
+    21611: "This 'From' number has exceeded the maximum number of queued messages",
     21612: "The 'To' phone number is not currently reachable via SMS",
     21614: "'To' number is not a valid mobile number",
-    21215: "Geographic permission for the 'To' number is not enabled",
-    20429: "Too Many Requests",
+    21635: "'To' number cannot be a landline",
 }
 
 # Carrier errors of undelivered/failed messages (error_message on the resource).

@@ -10,7 +10,12 @@ from twilio_sandbox.twiml import TwimlError, parse_messaging
 
 __all__ = ["InboundResult", "InboundSmsUnavailable", "receive_sms"]
 
-# Twilio's default opt-out keywords: after STOP it refuses to message that pair (21610).
+# Twilio's default opt-out keywords: "By default, Twilio handles standard English-language
+# reply messages—STOP, UNSUBSCRIBE, END, QUIT, STOPALL, REVOKE, OPTOUT, and CANCEL"
+# (https://www.twilio.com/docs/messaging/tutorials/advanced-opt-out); after one, Twilio
+# refuses to message that pair (21610) until START, YES or UNSTOP (errors/21610). "Only
+# single-word messages will trigger the block" (Twilio FAQ): the whole trimmed body must be
+# the keyword. Words in other languages (退订, TD) are not Twilio keywords and block nothing.
 _STOP = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 _START = {"START", "UNSTOP", "YES"}
 
@@ -91,7 +96,7 @@ async def receive_sms(sandbox: Sandbox, from_: str, to: str, body: str) -> Inbou
     )
     sandbox.store.messages[message.sid] = message
     _track_opt_out(sandbox, message)
-    result = await sandbox.webhooks.request(url, _webhook_params(message))
+    result = await sandbox.webhooks.request(url, _webhook_params(message), sid=message.sid)
     sandbox.store.record(
         "inbound_sms",
         message.sid,

@@ -1,18 +1,36 @@
-"""Outbound SMS: the create request, then "sent" and the scripted final status, with callbacks."""
+"""Outbound SMS: the create request, then "sent" and the scripted final status, with callbacks.
+
+The first status is `queued`, or `accepted` with a Messaging Service, and "A status callback
+request is not sent for the initial status of a newly created Message resource"
+(https://twilio.com/docs/messaging/guides/outbound-message-status-in-status-callbacks). The
+price is "populated after the message has been sent/received, and may not be immediately
+available" (Message schema): it settles `timing.price_settle_seconds` after `sent`, per
+segment. Delivered and undelivered callbacks carry `RawDlrDoneDate` (YYMMDDhhmm, Twilio
+changelog "Addition of RawDlrDoneDate to delivered and undelivered status webhooks").
+"""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
+from twilio_sandbox.callback_stream import CallbackStream
 from twilio_sandbox.errors import CARRIER_ERRORS, TwilioApiError, check_callback_url
 from twilio_sandbox.form import Form
 from twilio_sandbox.resources import API_VERSION, Message, new_sid, sms_price, sms_segments, utcnow
 from twilio_sandbox.sandbox import Sandbox
 from twilio_sandbox.scenario import SmsBehaviour, is_e164
 
-__all__ = ["create_message"]
+__all__ = ["CreatedMessage", "create_message"]
 
 _MAX_BODY = 1600
+_FINAL = {"delivered", "undelivered", "failed"}
+
+
+@dataclass(frozen=True)
+class CreatedMessage:
+    message: Message
+    lose_response: bool  # scripted: the answer to this create never reaches the client
 
 
 def _validated(account_sid: str, form: Form) -> Message:
@@ -40,6 +58,7 @@ def _validated(account_sid: str, form: Form) -> Message:
         status_callback=check_callback_url(form.first("StatusCallback")),
         messaging_service_sid=service,
         num_segments=sms_segments(body),
+        status="accepted" if service else "queued",
     )
 
 
@@ -55,7 +74,7 @@ def _scripted(sandbox: Sandbox, message: Message) -> SmsBehaviour:
     raise TwilioApiError(error.status, error.code, error.message)
 
 
-def create_message(sandbox: Sandbox, account_sid: str, form: Form) -> Message:
+def create_message(sandbox: Sandbox, account_sid: str, form: Form) -> CreatedMessage:
     """Validate and accept a message (status queued); delivery plays out in the background."""
     message = _validated(account_sid, form)
     behaviour = _scripted(sandbox, message)
@@ -70,7 +89,7 @@ def create_message(sandbox: Sandbox, account_sid: str, form: Form) -> Message:
         outcome=behaviour.status,
     )
     sandbox.tasks.spawn(_deliver(sandbox, message, behaviour), name=f"sms {message.sid}")
-    return message
+    return CreatedMessage(message, behaviour.lose_create_response)
 
 
 def _status_params(message: Message) -> dict[str, str]:
@@ -88,29 +107,42 @@ def _status_params(message: Message) -> dict[str, str]:
         params["MessagingServiceSid"] = message.messaging_service_sid
     if message.error_code is not None:
         params["ErrorCode"] = str(message.error_code)
+    if message.status in {"delivered", "undelivered"}:
+        params["RawDlrDoneDate"] = utcnow().strftime("%y%m%d%H%M")
     return params
 
 
-async def _set_status(sandbox: Sandbox, message: Message, status: str) -> None:
+async def _set_status(
+    sandbox: Sandbox, stream: CallbackStream, message: Message, status: str
+) -> None:
     message.update(status)
     sandbox.store.record("message.status", message.sid, status=status, code=message.error_code)
     if message.status_callback:
-        await sandbox.webhooks.status_callback(
-            message.status_callback, _status_params(message), sid=message.sid
+        await stream.send(
+            message.status_callback, _status_params(message), status=status, final=status in _FINAL
         )
+
+
+async def _settle_price(sandbox: Sandbox, message: Message) -> None:
+    await asyncio.sleep(sandbox.config.timing.price_settle_seconds)
+    message.price = sms_price(message.num_segments)
+    sandbox.store.record("message.priced", message.sid)
 
 
 async def _deliver(sandbox: Sandbox, message: Message, behaviour: SmsBehaviour) -> None:
     timing = sandbox.config.timing
+    stream = CallbackStream(sandbox, message.sid, message.to, "sms")
     await asyncio.sleep(timing.sms_sent_seconds)
+    if message.status == "accepted":  # a Messaging Service picked a sender: queued now
+        await _set_status(sandbox, stream, message, "queued")
     final = behaviour.status
     if final != "failed":  # "failed" means the carrier never took it: there is no "sent"
         message.date_sent = utcnow()
-        message.price = sms_price(message.num_segments)
-        await _set_status(sandbox, message, "sent")
+        sandbox.tasks.spawn(_settle_price(sandbox, message), name=f"price {message.sid}")
+        await _set_status(sandbox, stream, message, "sent")
         delay = behaviour.delay_seconds
         await asyncio.sleep(timing.sms_delivery_seconds if delay is None else delay)
     message.error_code = behaviour.final_error_code
     if message.error_code is not None:
         message.error_message = CARRIER_ERRORS.get(message.error_code)
-    await _set_status(sandbox, message, final)
+    await _set_status(sandbox, stream, message, final)

@@ -13,7 +13,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from twilio_sandbox.delivery_faults import DeliveryFaults
+
 __all__ = [
+    "MACHINE_GREETING_SECONDS",
     "Answer",
     "CallBehaviour",
     "CreateError",
@@ -21,16 +24,33 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "SmsBehaviour",
+    "channel_of",
     "is_e164",
     "load_scenario",
 ]
 
-Answer = Literal["human", "machine", "busy", "no-answer", "failed"]
+Answer = Literal["human", "machine", "fax", "busy", "no-answer", "failed"]
 SmsOutcome = Literal["delivered", "undelivered", "failed"]
 
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 _DIGITS = re.compile(r"^[0-9*#]*$")
 _DEFAULT_SMS_ERROR = {"undelivered": 30003, "failed": 30008}
+# Which REST create each documented error refuses (/work/notes/twilio-facts.md §6): Twilio
+# never answers a call with an SMS-only code, nor a message with a call-only one.
+_SMS_ONLY = frozenset({21408, 21610, 21611, 21612, 21614, 21635})
+_CALL_ONLY = frozenset({21214, 21215, 21216, 21217})
+# A voicemail greeting of realistic length, in simulated seconds (Twilio documents none).
+MACHINE_GREETING_SECONDS = 12.0
+HUMAN_GREETING_SECONDS = 1.0
+
+
+def channel_of(code: int) -> Literal["sms", "call", "any"]:
+    """The create request a documented error code belongs to ("any" when both or unknown)."""
+    if code in _SMS_ONLY:
+        return "sms"
+    if code in _CALL_ONLY:
+        return "call"
+    return "any"
 
 
 def is_e164(phone: str) -> bool:
@@ -51,8 +71,36 @@ class CreateError(_Strict):
     code: int = Field(ge=10000, le=99999)
     status: int = Field(default=400, ge=400, le=599)
     message: str | None = None
-    # On a number (not inside an sms/calls entry): which requests it refuses.
+    # On a number (not inside an sms/calls entry): which requests it refuses. Unset, the
+    # code's own channel (21610 refuses SMS only, 21214 calls only, 21211 both).
     channel: Literal["sms", "call", "any"] = "any"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _channel_from_code(cls, data: Any) -> Any:
+        if (
+            isinstance(data, dict)
+            and data.get("channel") is None
+            and isinstance(data.get("code"), int)
+        ):
+            return {**data, "channel": channel_of(data["code"])}
+        return data
+
+    @model_validator(mode="after")
+    def _channel_fits_code(self) -> CreateError:
+        own = channel_of(self.code)
+        if own != "any" and self.channel != own:
+            raise ValueError(f"{self.code} is an {own} error: Twilio never refuses "
+                             f"{'a call' if own == 'sms' else 'a message'} with it")  # fmt: skip
+        return self
+
+    def refuses(self, channel: Literal["sms", "call"]) -> bool:
+        return self.channel in {channel, "any"}
+
+
+def _entry_error_fits(error: CreateError | None, channel: Literal["sms", "call"]) -> None:
+    if error is not None and not error.refuses(channel):
+        raise ValueError(f"create_error {error.code} does not refuse a {channel} create")
 
 
 class SmsBehaviour(_Strict):
@@ -60,11 +108,14 @@ class SmsBehaviour(_Strict):
     error_code: int | None = None
     delay_seconds: float | None = Field(default=None, ge=0)
     create_error: CreateError | None = None
+    # The create is taken (the message goes out) but its HTTP answer never arrives.
+    lose_create_response: bool = False
 
     @model_validator(mode="after")
     def _error_code_fits_status(self) -> SmsBehaviour:
         if self.status == "delivered" and self.error_code is not None:
             raise ValueError("error_code is only for status undelivered or failed")
+        _entry_error_fits(self.create_error, "sms")
         return self
 
     @property
@@ -80,7 +131,12 @@ class CallBehaviour(_Strict):
     # One entry per <Gather> reached, in order; "" means the callee presses nothing.
     digits: list[str] = Field(default_factory=list)
     ring_seconds: float | None = Field(default=None, ge=0)
+    # Simulated seconds the callee speaks on pickup: a voicemail greeting (12 unless given,
+    # ended by a beep unless `beep: false`), or a human's "hello?" (1). Drives AMD.
+    greeting_seconds: float | None = Field(default=None, ge=0, le=600)
+    beep: bool = True
     create_error: CreateError | None = None
+    lose_create_response: bool = False
 
     @field_validator("digits", mode="before")
     @classmethod
@@ -102,7 +158,19 @@ class CallBehaviour(_Strict):
     def _digits_need_a_human(self) -> CallBehaviour:
         if self.digits and self.answer != "human":
             raise ValueError(f"digits are pressed by a human; answer is {self.answer!r}")
+        if not self.beep and self.answer != "machine":
+            raise ValueError(f"only a machine beeps (or not); answer is {self.answer!r}")
+        if self.greeting_seconds is not None and self.answer not in {"human", "machine"}:
+            raise ValueError(f"greeting_seconds is for a human or a machine, not {self.answer!r}")
+        _entry_error_fits(self.create_error, "call")
         return self
+
+    @property
+    def greeting(self) -> float:
+        """How long the callee speaks on pickup, in simulated seconds."""
+        if self.greeting_seconds is not None:
+            return self.greeting_seconds
+        return MACHINE_GREETING_SECONDS if self.answer == "machine" else HUMAN_GREETING_SECONDS
 
 
 class NumberBehaviour(_Strict):
@@ -111,6 +179,8 @@ class NumberBehaviour(_Strict):
     sms: list[SmsBehaviour] | None = Field(default=None, min_length=1)
     calls: list[CallBehaviour] | None = Field(default=None, min_length=1)
     create_error: CreateError | None = None
+    # Callback faults for this number, in place of the account's (FaultPolicy).
+    faults: DeliveryFaults | None = None
 
 
 def _default_behaviour() -> NumberBehaviour:
