@@ -12,6 +12,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.lookups import LookupActivities
 from activities.notices import NoticeActivities
 from activities.platform_webhooks import OutboundActivities, OutboundConfig
 from activities.records import RecordActivities
@@ -59,6 +60,7 @@ async def build_worker(
     activities = [
         *sends.all(),
         *NoticeActivities(sessions).all(),
+        *LookupActivities(sessions, notifier).all(),
         *RecordActivities(sessions).all(),
         *RiskFeedbackActivities(sessions).all(),
         *OutboundActivities(sessions, webhook_http, outbound_config).all(),

@@ -16,12 +16,14 @@ from domain.sending import SendFacts
 from domain.vocabulary import AttemptState, Channel, Purpose, RefundState, SendStatus
 from messages.facts import refund_facts
 from messages.texts import RefundFacts, evidence_sms_text, sms_text
-from notifier.base import Notifier, ProviderReceipt
+from notifier.base import AmdRequest, Notifier, ProviderReceipt
 
 __all__ = [
+    "CALLBACK_RETRIES",
     "SendConfig",
     "SendContext",
     "deliver",
+    "message_body",
     "other_open_refunds",
     "read_send_facts",
     "resume_earlier",
@@ -109,35 +111,57 @@ class SendContext:
 
     channel: Channel
     phone: str
-    facts: RefundFacts
-    others: list[RefundFacts]
     key: str
+    body: str | None  # the SMS text; None for a call
+    evidence: bool  # a dispute's "evidence still missing" reminder (a call offers no keys)
+    machine_detection: bool = True
 
 
 @dataclass(frozen=True)
 class SendConfig:
     public_base_url: str
     ring_timeout_s: int = 30
-    machine_detection: bool = True
     sms_per_merchant_per_hour: int = 4
+    # A send whose create got no answer counts as never sent once the provider's records
+    # have not shown it for this long (activities/send_settle.py).
+    settle_after_s: float = 20.0
+
+
+# Our callback URLs ask Twilio to retry a failed delivery, which it does not do by default:
+# connection overrides, a fragment Twilio reads and never sends (twilio.com/docs/usage/
+# webhooks/webhooks-connection-overrides): up to 2 retries on a connect or read timeout or a
+# 5xx, within Twilio's 15 s total. Nothing depends on them arriving (workflows/watch/steps.py
+# looks the send up when it matters); they only make it likelier.
+CALLBACK_RETRIES = "#rc=2&rp=ct,rt,5xx&tt=15000"
+
+
+def message_body(facts: RefundFacts, others: list[RefundFacts]) -> str:
+    if facts.evidence_left is not None:
+        return evidence_sms_text(facts)
+    return sms_text(facts, others)
 
 
 async def deliver(notifier: Notifier, config: SendConfig, send: SendContext) -> ProviderReceipt:
     base = config.public_base_url
     q = f"key={quote(send.key, safe='')}"
     if send.channel == Channel.SMS:
-        evidence = send.facts.evidence_left is not None
-        body = evidence_sms_text(send.facts) if evidence else sms_text(send.facts, send.others)
+        assert send.body is not None
         return await notifier.send_sms(
-            to=send.phone, body=body, status_callback=f"{base}/twilio/status/sms?{q}"
+            to=send.phone,
+            body=send.body,
+            status_callback=f"{base}/twilio/status/sms?{q}{CALLBACK_RETRIES}",
         )
     # The call's purpose rides in its (signed) URL: an evidence reminder offers no keys.
-    evidence = send.facts.evidence_left is not None
-    voice_q = q + (f"&purpose={Purpose.EVIDENCE}" if evidence else "")
+    voice_q = q + (f"&purpose={Purpose.EVIDENCE}" if send.evidence else "")
+    amd = (
+        AmdRequest(wait_for_beep=True, result_url=f"{base}/twilio/voice/amd?{q}{CALLBACK_RETRIES}")
+        if send.machine_detection
+        else None
+    )
     return await notifier.place_call(
         to=send.phone,
         voice_url=f"{base}/twilio/voice?{voice_q}",
-        status_callback=f"{base}/twilio/status/call?{q}",
-        machine_detection=config.machine_detection,
+        status_callback=f"{base}/twilio/status/call?{q}{CALLBACK_RETRIES}",
+        amd=amd,
         ring_timeout_s=config.ring_timeout_s,
     )

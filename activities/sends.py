@@ -8,6 +8,7 @@ call the provider, record what the provider said. What each step records is in d
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,12 +20,14 @@ from activities.send_facts import (
     SendConfig,
     SendContext,
     deliver,
+    message_body,
     other_open_refunds,
     read_send_facts,
     resume_earlier,
 )
+from activities.send_settle import is_unsettled, settle
 from activities.types import SendInput, SendResult
-from db.attempts import append_status, attempt_by_key, claim_attempt
+from db.attempts import append_status, attempt_by_key, claim_attempt, mark_accepted
 from db.engine import SessionFactory
 from db.models import Contact, NotificationAttempt
 from domain.sending import Hold, hold_for
@@ -80,10 +83,26 @@ class SendActivities:
                 session, refund, request, channel, self._config.sms_per_merchant_per_hour
             )
             hold = hold_for(facts)
+            resend = False
+            if hold == Hold.EARLIER_ATTEMPT and existing is not None and is_unsettled(existing):
+                assert contact is not None
+                # The earlier try's create got no answer: ask the provider before anything.
+                settle_after = timedelta(seconds=self._config.settle_after_s)
+                if await settle(session, self._notifier, existing, contact, settle_after):
+                    await self._release(key)
+                    logger.info("send_found", sid=existing.provider_sid)
+                    return resume_earlier(existing)
+                hold, resend = None, True  # proven absent: send it under the same key
             if hold in (Hold.CLOSED, Hold.NO_CONTACT, Hold.EARLIER_ATTEMPT):
                 await self._release(key)
                 return await self._not_sent(session, hold, request, existing, logger)
             assert contact is not None
+            evidence = request.purpose == Purpose.EVIDENCE
+            body = None
+            if channel == Channel.SMS:
+                message = await message_facts(session, refund, merchant, evidence=evidence)
+                others = [] if evidence else await other_open_refunds(session, refund, merchant)
+                body = message_body(message, others)
             attempt = existing or await claim_attempt(
                 session,
                 {
@@ -96,24 +115,25 @@ class SendActivities:
                     "attempt": request.attempt,
                 },
             )
-            if attempt.status == AttemptState.RETRYABLE:
+            if attempt.status == AttemptState.RETRYABLE or resend:
                 append_status(attempt, f"{AttemptState.CLAIMED}#{activity.info().attempt}")
                 attempt.status = AttemptState.CLAIMED
             if hold is not None:  # opted out or throttled: the claim records why
                 return await self._held(session, hold, attempt, logger)
+            # The text is kept with the claim: if the create gets no answer, it is how this
+            # send is recognised among the provider's records.
+            attempt.body = body
             session.add(attempt)
             await session.commit()
-            evidence = request.purpose == Purpose.EVIDENCE
+            if resend:
+                logger.warning("send_absent_sending_again")
             context = SendContext(
                 channel=channel,
                 phone=contact.phone,
-                facts=await message_facts(session, refund, merchant, evidence=evidence),
-                others=(
-                    await other_open_refunds(session, refund, merchant)
-                    if channel == Channel.SMS and not evidence
-                    else []
-                ),
                 key=key,
+                body=body,
+                evidence=evidence,
+                machine_detection=request.machine_detection,
             )
             contact_id = contact.id
 
@@ -138,8 +158,7 @@ class SendActivities:
         async with self._sessions() as session:
             accepted = await attempt_by_key(session, key, for_update=True)
             assert accepted is not None
-            accepted.provider_sid = receipt.sid
-            append_status(accepted, AttemptState.ACCEPTED, sid=receipt.sid)
+            mark_accepted(accepted, receipt.sid)
             session.add(accepted)
             await audit_attempt(session, accepted, f"send.{channel}")
             await session.commit()

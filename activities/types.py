@@ -12,6 +12,8 @@ __all__ = [
     "AnswerRecord",
     "AuditInput",
     "DisputeInput",
+    "LookedUp",
+    "LookupInput",
     "NoticeInput",
     "OutcomeInput",
     "RejectionInput",
@@ -32,6 +34,8 @@ class SendInput:
     attempt: int
     # What the message is for (domain.vocabulary.Purpose): picks the text.
     purpose: str = Purpose.INITIAL
+    # Calls: answering machine detection (the policy's call.machine_detection).
+    machine_detection: bool = True
 
     @property
     def idempotency_key(self) -> str:
@@ -133,3 +137,21 @@ class RiskFeedbackInput:
     outcome: str  # the watch's outcome: resolved | timed_out | evidence_missed
     resolution: str | None = None  # approved | rejected | cancelled, when resolved
     answer: str | None = None  # the merchant's answer, e.g. dispute | reject | handle_now
+
+
+@dataclass(frozen=True)
+class LookupInput:
+    """Activity ``look_up_send``: ask the provider's own record of a send (a callback that
+    never came must not decide anything)."""
+
+    refund_id: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class LookedUp:
+    """What the provider's record says, in our words (domain.vocabulary)."""
+
+    state: str | None  # DeliveryState; None = no record (never created) or no usable status
+    error_code: int | None = None
+    answered_by: str | None = None  # Answerer, when detection ran

@@ -36,7 +36,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             yield
         finally:
             if owned:
-                await app.state.services.engine.dispose()
+                await app.state.services.close()
 
     app = FastAPI(
         title="refundwatch",

@@ -23,9 +23,20 @@ __all__ = ["handle_inbound_sms"]
 
 log = structlog.get_logger(__name__)
 
-STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
+# Twilio's default opt-out, opt-in and help keywords for long codes: a whole message of one of
+# these words (twilio.com/docs/messaging/tutorials/advanced-opt-out). Twilio itself then
+# blocks (or unblocks) our messages to that number and answers with its own confirmation.
+TWILIO_STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 START_WORDS = {"START", "YES", "UNSTOP"}
 HELP_WORDS = {"HELP", "INFO"}
+# How merchants in China unsubscribe ("退订", "TD"). Twilio does not know these: it will not
+# block anything, so our own record (and the send path, which honours it) must, and we say so.
+OWN_STOP_WORDS = {"退订", "TD"}
+STOP_WORDS = TWILIO_STOP_WORDS | OWN_STOP_WORDS
+_OWN_STOP_REPLY = (
+    "您已退订短信提醒，电话提醒将继续。回复 START 可重新订阅。"
+    " You will get no more SMS from refundwatch; calls continue. Reply START to resume."
+)
 # "1", "2", "3", or with the refund's reply code: "1A", "2 b", "3A."
 _ANSWER = re.compile(r"^\s*([" + "".join(ANSWER_CODES) + r"])\s*([A-Za-z])?\s*[.!]?\s*$")
 _THANKS = {
@@ -66,7 +77,8 @@ async def handle_inbound_sms(services: Services, form: dict[str, str]) -> str | 
             keyword=word,
             message_sid=message_sid,
         )
-        return None  # the carrier/Twilio sends the standard confirmation
+        # For its own keywords Twilio sends the standard confirmation; for ours, we do.
+        return _OWN_STOP_REPLY if word in OWN_STOP_WORDS else None
     if word in HELP_WORDS:
         return HELP_TEXT
     match = _ANSWER.match(body)

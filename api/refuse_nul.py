@@ -3,6 +3,8 @@
 PostgreSQL text cannot hold NUL, so a NUL that reached a query would come back as a 500. The
 request bodies refuse it in their schemas (application/schemas.py); this is the same rule for
 the URL, in one place for every route: 422 naming the parameter, as FastAPI's own errors do.
+Twilio's webhooks are left to their signature check first (an unsigned request is a 403 and
+nothing more); once signed, their own parameters refuse NUL.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 __all__ = ["RefuseNul"]
 
 _MESSAGE = "must not contain NUL characters"
+_WEBHOOKS = "/twilio/"
 
 
 class RefuseNul:
@@ -22,7 +25,7 @@ class RefuseNul:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and not scope.get("path", "").startswith(_WEBHOOKS):
             problem = _nul_in(scope)
             if problem is not None:
                 body = {"detail": [{"loc": problem, "msg": _MESSAGE, "type": "value_error"}]}

@@ -1,4 +1,12 @@
-"""X-Twilio-Signature verification: the dependency every webhook route uses."""
+"""X-Twilio-Signature verification: the dependency every webhook route uses.
+
+Twilio signs the URL it called (our PUBLIC_BASE_URL + path + query; a `#…` fragment of
+connection overrides is never sent) followed by the POST fields sorted by name, each name's
+values sorted, with HMAC-SHA1 of the account's primary auth token
+(twilio.com/docs/usage/webhooks/webhooks-security; twilio-python's RequestValidator). The form
+is checked as it came, repeated keys included; during a token rotation each token Twilio may
+sign with is tried (TWILIO_AUTH_TOKEN, then TWILIO_WEBHOOK_AUTH_TOKENS).
+"""
 
 from __future__ import annotations
 
@@ -19,21 +27,24 @@ log = structlog.get_logger(__name__)
 async def verified_form(
     request: Request, services: Annotated[Services, Depends(get_services)]
 ) -> dict[str, str]:
-    """The webhook's form fields, after its signature checked out; 403 otherwise.
-
-    Twilio signs the URL it called (our PUBLIC_BASE_URL + path + query) and the POST fields,
-    so the URL is rebuilt from configuration, never from the Host header a caller controls.
-    """
+    """The webhook's form fields (the first value of each), after its signature checked out;
+    403 otherwise. The URL is rebuilt from configuration, never from the Host header."""
     form = await request.form()
-    params = {key: str(value) for key, value in form.items()}
     url = services.settings.public_base_url + request.url.path
     if request.url.query:
         url += "?" + request.url.query
     signature = request.headers.get("x-twilio-signature", "")
-    validator = RequestValidator(services.settings.twilio_auth_token.get_secret_value())
-    if not signature or not validator.validate(url, params, signature):
+    settings = services.settings
+    tokens = [settings.twilio_auth_token, *settings.twilio_webhook_auth_tokens]
+    # Starlette's FormData has getlist(): the validator signs every value of a repeated key.
+    valid = bool(signature) and any(
+        RequestValidator(token.get_secret_value()).validate(url, form, signature)
+        for token in tokens
+    )
+    if not valid:
         log.warning("webhook_signature_rejected", path=request.url.path, present=bool(signature))
         raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid or missing X-Twilio-Signature")
+    params = {key: str(value) for key, value in form.items()}
     if any("\x00" in value for value in params.values()):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "form fields must not contain NUL")
     return params

@@ -13,6 +13,8 @@ from config.settings import Settings
 from db.engine import SessionFactory, make_engine, make_session_factory
 from domain.policy import EscalationPolicy
 from evidence.store import EvidenceStore, LocalDirStore
+from notifier.base import Notifier
+from notifier.twilio_notifier import TwilioNotifier
 from risk import RiskRules, load_rules
 
 __all__ = ["Services", "build_services"]
@@ -27,6 +29,12 @@ class Services:
     risk_rules: RiskRules
     policy: EscalationPolicy
     evidence: EvidenceStore
+    # Twilio, for what a webhook must do at once (leave a voicemail once the beep came).
+    notifier: Notifier
+
+    async def close(self) -> None:
+        await self.notifier.close()
+        await self.engine.dispose()
 
 
 async def build_services(settings: Settings, temporal: Client | None = None) -> Services:
@@ -42,4 +50,5 @@ async def build_services(settings: Settings, temporal: Client | None = None) -> 
         risk_rules=load_rules(settings.risk_rules_path),
         policy=load_policy(settings.policy_path),
         evidence=LocalDirStore(settings.evidence_dir),
+        notifier=TwilioNotifier.from_settings(settings),
     )

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from domain.policy import CallSettings, DisputePolicy, EscalationPolicy, StepSpec
+from domain.policy import CallSettings, DisputePolicy, EscalationPolicy, SmsSettings, StepSpec
 from domain.quiet_hours import parse_clock
 
 __all__ = ["PolicyError", "load_policy", "parse_duration"]
@@ -66,6 +66,11 @@ class _Call(BaseModel):
     machine_detection: bool = True
 
 
+class _Sms(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    report_timeout: Duration = Field(default=300, gt=0)
+
+
 class _Acknowledged(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reminder_before_deadline: Duration = 7200
@@ -110,6 +115,7 @@ class _PolicyFile(BaseModel):
     version: str = Field(min_length=1, max_length=64)
     steps: list[_Step] = Field(min_length=1)
     call: _Call = _Call()
+    sms: _Sms = _Sms()
     risk_scaling: dict[Literal["low", "medium", "high", "critical"], float] = {}
     contacts_by_level: dict[Literal["low", "medium", "high", "critical"], int] = {}
     min_step_gap: Duration = 300
@@ -150,6 +156,7 @@ def load_policy(path: Path) -> EscalationPolicy:
             result_timeout_s=parsed.call.result_timeout,
             machine_detection=parsed.call.machine_detection,
         ),
+        sms=SmsSettings(report_timeout_s=parsed.sms.report_timeout),
         risk_scaling={str(level): factor for level, factor in parsed.risk_scaling.items()},
         contacts_by_level={str(level): n for level, n in parsed.contacts_by_level.items()},
         min_step_gap_s=parsed.min_step_gap,

@@ -64,7 +64,13 @@ class Settings(BaseSettings):
     temporal_task_queue: str = Field(default="refundwatch", validation_alias="TEMPORAL_TASK_QUEUE")
 
     twilio_account_sid: str = Field(validation_alias="TWILIO_ACCOUNT_SID")
+    # Authenticates our REST requests and checks webhook signatures.
     twilio_auth_token: SecretStr = Field(validation_alias="TWILIO_AUTH_TOKEN")
+    # During an auth-token rotation, the other token Twilio may still sign webhooks with (it
+    # signs with the primary only): see docs/operations.md, "Rotating the Twilio auth token".
+    twilio_webhook_auth_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, validation_alias="TWILIO_WEBHOOK_AUTH_TOKENS"
+    )
     twilio_from_number: str = Field(validation_alias="TWILIO_FROM_NUMBER")
     # Unset means the real Twilio API; the demo and tests point it at twilio_sandbox/.
     twilio_api_base_url: str | None = Field(default=None, validation_alias="TWILIO_API_BASE_URL")
@@ -138,6 +144,13 @@ class Settings(BaseSettings):
     answer_timeout_s: Seconds = Field(
         default=8, ge=1, le=15, validation_alias="REFUNDWATCH_ANSWER_TIMEOUT"
     )
+    # The <Say> voice per merchant language: one Twilio lists for that language (Polly.Zhiyu
+    # speaks cmn-CN, Polly.Joanna en-US; twilio.com/docs/voice/twiml/say/text-speech). The
+    # default "man" voice has no Mandarin: a zh-CN prompt without a voice may not be spoken.
+    voice_zh_cn: str = Field(
+        default="Polly.Zhiyu-Neural", validation_alias="REFUNDWATCH_VOICE_ZH_CN"
+    )
+    voice_en: str = Field(default="Polly.Joanna-Neural", validation_alias="REFUNDWATCH_VOICE_EN")
     evidence_dir: Path = Field(
         default=Path(".data/evidence"), validation_alias="REFUNDWATCH_EVIDENCE_DIR"
     )
@@ -151,7 +164,13 @@ class Settings(BaseSettings):
         default=5, ge=1, le=50, validation_alias="REFUNDWATCH_EVIDENCE_MAX_FILES"
     )
 
-    @field_validator("platform_tokens", "support_tokens", "platform_webhook_secrets", mode="before")
+    @field_validator(
+        "platform_tokens",
+        "support_tokens",
+        "platform_webhook_secrets",
+        "twilio_webhook_auth_tokens",
+        mode="before",
+    )
     @classmethod
     def _tokens(cls, value: object) -> object:
         return _split_tokens(value)
@@ -190,6 +209,15 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"AC[0-9a-fA-F]{32}", value):
             raise ValueError("must look like a Twilio account SID: 'AC' followed by 32 hex digits")
         return value
+
+    @field_validator("voice_zh_cn", "voice_en")
+    @classmethod
+    def _voice(cls, value: str) -> str:
+        if value in ("man", "woman") or re.fullmatch(r"(Polly|Google)\.[A-Za-z0-9-]+", value):
+            return value
+        raise ValueError(
+            "must be a Twilio voice such as Polly.Zhiyu-Neural or Google.cmn-CN-Standard-A"
+        )
 
     @field_validator("twilio_from_number")
     @classmethod

@@ -1,10 +1,16 @@
 """Notification attempts: the claim-before-send record that makes every send happen once.
 
-State machine of ``NotificationAttempt.status``:
-  claimed ──provider took it──▶ accepted ──callbacks──▶ queued/sent/delivered/ringing/completed/…
+State machine of ``NotificationAttempt.status`` (our lifecycle, domain.vocabulary.AttemptState,
+then the provider's reports in our words, DeliveryState):
+  claimed ──provider took it──▶ accepted ──reports──▶ queued/sent/delivered/ringing/completed/…
   claimed ──final error──▶ failed | opted_out
   claimed ──retryable error (nothing reached the provider)──▶ retryable ──reclaim──▶ claimed
-  claimed, found again by a retry with no provider sid ──▶ unknown (never resent blindly)
+  claimed, found again by a retry with no provider sid (the create got no answer) ──▶ settled
+    from the provider's own records: found ──▶ accepted (its sid adopted); proven absent ──▶
+    claimed again and sent under the same key (activities/sends.py)
+
+Provider reports may arrive twice or out of order (callbacks are separate HTTP requests; a
+lookup may race them): :func:`record_report` keeps the lifecycle moving forward only.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.models import Contact, NotificationAttempt, utcnow
 from db.upsert import insert_ignore
+from domain.vocabulary import AttemptState, DeliveryState
 
 __all__ = [
     "TERMINAL_FAILURES",
@@ -23,7 +30,9 @@ __all__ = [
     "attempt_by_key",
     "attempt_by_sid",
     "claim_attempt",
+    "mark_accepted",
     "nth_contact",
+    "record_report",
 ]
 
 TERMINAL_FAILURES = frozenset({"failed", "opted_out", "unknown"})
@@ -82,3 +91,85 @@ def append_status(attempt: NotificationAttempt, status: str, **fields: Any) -> b
     attempt.status = status
     attempt.updated_at = utcnow()
     return True
+
+
+# How far along its life a send is, by what the provider reported: a report of an earlier
+# stage than one already recorded is stale (a late or reordered callback) and changes nothing.
+_STAGE = {
+    DeliveryState.QUEUED: 0,
+    DeliveryState.INITIATED: 1,
+    DeliveryState.SENT: 1,
+    DeliveryState.RINGING: 2,
+    DeliveryState.IN_PROGRESS: 3,
+}
+_FINAL_STAGE = 4
+_REPORT_SOURCES = frozenset({"provider", "lookup"})
+
+
+def _stage(state: str) -> int:
+    try:
+        return _STAGE.get(DeliveryState(state), _FINAL_STAGE)
+    except ValueError:  # one of our own lifecycle words
+        return -1
+
+
+def latest_report_stage(attempt: NotificationAttempt) -> int:
+    stages = [
+        _stage(str(entry.get("status")))
+        for entry in attempt.status_history
+        if entry.get("source") in _REPORT_SOURCES
+    ]
+    return max(stages, default=-1)
+
+
+def record_report(
+    attempt: NotificationAttempt,
+    state: DeliveryState,
+    *,
+    source: str,
+    sid: str | None = None,
+    error_code: int | None = None,
+    raw_answered_by: str | None = None,
+    duration_s: int | None = None,
+    sequence: int | None = None,
+) -> bool:
+    """Record what the provider reported (``source``: its callback or our lookup of its
+    record). False, and nothing changed, for a repeat or a report older than one recorded."""
+    if attempt.provider_sid is None and sid:
+        attempt.provider_sid = sid  # a send whose create got no answer: now we know its sid
+    if attempt.answered_by is None and raw_answered_by:
+        attempt.answered_by = raw_answered_by
+    stage = _stage(state)
+    if stage < latest_report_stage(attempt) or (
+        stage == _FINAL_STAGE and latest_report_stage(attempt) == _FINAL_STAGE
+    ):
+        return False
+    changed = append_status(
+        attempt,
+        state,
+        source=source,
+        error_code=error_code,
+        answered_by=raw_answered_by,
+        duration=str(duration_s) if duration_s is not None else None,
+        sequence=sequence,
+    )
+    if changed:
+        attempt.error_code = error_code or attempt.error_code
+        if duration_s is not None:
+            attempt.duration_seconds = duration_s
+    return changed
+
+
+def mark_accepted(attempt: NotificationAttempt, sid: str, *, how: str = "created") -> None:
+    """The provider took the send. A report that raced ahead of this answer keeps the status
+    (the lifecycle only moves forward)."""
+    attempt.provider_sid = sid
+    if any(entry.get("status") == AttemptState.ACCEPTED for entry in attempt.status_history):
+        return
+    entry = {"status": AttemptState.ACCEPTED, "at": utcnow().isoformat(), "sid": sid}
+    if how != "created":
+        entry["how"] = how
+    attempt.status_history = [*attempt.status_history, entry]
+    if latest_report_stage(attempt) < 0:
+        attempt.status = AttemptState.ACCEPTED
+    attempt.updated_at = utcnow()

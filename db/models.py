@@ -149,6 +149,9 @@ class NotificationAttempt(SQLModel, table=True):
     price_unit: str | None = Field(default=None, max_length=3)
     duration_seconds: int | None = None
     answered_by: str | None = Field(default=None, max_length=30)
+    # The SMS text as sent: how a send whose create got no answer is recognised among the
+    # provider's own records (activities/sends.py).
+    body: str | None = Field(default=None, max_length=1600)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 

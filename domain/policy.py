@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["CallSettings", "DisputePolicy", "EscalationPolicy", "StepSpec"]
+__all__ = ["CallSettings", "DisputePolicy", "EscalationPolicy", "SmsSettings", "StepSpec"]
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,17 @@ class StepSpec:
 
 @dataclass(frozen=True)
 class CallSettings:
-    # How long to wait for a call's final status before treating it as unanswered.
+    # How long to wait for a call's final status before asking Twilio for it (and, if it has
+    # none either, treating the call as unanswered).
     result_timeout_s: int = 120
     machine_detection: bool = True
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    # How long after Twilio took an SMS to ask it for the delivery, if no report came: an
+    # undelivered SMS must still bring the call forward when its callback was lost.
+    report_timeout_s: int = 300
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,7 @@ class EscalationPolicy:
     version: str
     steps: list[StepSpec]
     call: CallSettings = field(default_factory=CallSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
     # Offsets are multiplied by this factor per risk level: riskier refunds are reached earlier.
     risk_scaling: dict[str, float] = field(default_factory=dict)
     # How many contacts (by priority) a call step may try, per risk level; 0 = all.

@@ -17,6 +17,7 @@ __all__ = [
     "next_refund_intro",
     "no_further_answer",
     "sms_text",
+    "voicemail_text",
 ]
 
 
@@ -144,6 +145,22 @@ def call_script(facts: RefundFacts) -> tuple[str, str]:
         f"{facts.order_id} will be approved automatically in {left}.",
         "Press 1 if you will handle it now. Press 2 if the refund is abnormal. "
         f"{reject}Press star to hear this again.",
+    )
+
+
+def voicemail_text(facts: RefundFacts) -> str:
+    """Left on an answering machine after its greeting: what is at stake and where to answer
+    (the SMS carries the reply codes; a call cannot be answered by a machine)."""
+    left = _hours(facts.time_left, facts.language)
+    if facts.language.startswith("zh"):
+        return (
+            f"您好，这里是退款提醒。订单 {facts.order_id} 的退款 {facts.amount} 将在{left}后"
+            "自动同意。请查看我们发给您的短信或商家后台，尽快处理。再见。"
+        )
+    return (
+        f"Hello, this is a refund alert. The refund of {facts.amount} for order "
+        f"{facts.order_id} will be approved automatically in {left}. Please check the SMS we "
+        "sent you, or the merchant app, and answer it soon. Goodbye."
     )
 
 

@@ -1,12 +1,14 @@
-"""Outbound SMS and calls behind a small protocol (Twilio, or an in-memory fake for unit tests)."""
+"""Outbound SMS and calls behind a small protocol (Twilio, or an in-memory fake for unit tests).
 
-from notifier.base import (
+``twilio_words`` is the one place Twilio's statuses and AnsweredBy become our vocabulary;
+``errors`` the one place provider failures are classified.
+"""
+
+from notifier.base import AmdRequest, Notifier, ProviderPrice, ProviderReceipt, SendLookup
+from notifier.errors import (
     AmbiguousProviderError,
     FinalProviderError,
-    Notifier,
     ProviderError,
-    ProviderPrice,
-    ProviderReceipt,
     RetryableProviderError,
     classify_provider_error,
 )
@@ -15,6 +17,7 @@ from notifier.twilio_notifier import TwilioNotifier
 
 __all__ = [
     "AmbiguousProviderError",
+    "AmdRequest",
     "FakeNotifier",
     "FinalProviderError",
     "Notifier",
@@ -22,6 +25,7 @@ __all__ = [
     "ProviderPrice",
     "ProviderReceipt",
     "RetryableProviderError",
+    "SendLookup",
     "TwilioNotifier",
     "classify_provider_error",
 ]

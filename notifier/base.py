@@ -1,39 +1,37 @@
-"""The notifier protocol and its typed errors: the one place provider failures are classified."""
+"""The notifier protocol: what refundwatch asks of an SMS and voice provider, in our words."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from domain.vocabulary import Answerer, Channel, DeliveryState
+from notifier.errors import (
+    INVALID_NUMBER,
+    OPTED_OUT,
+    AmbiguousProviderError,
+    FinalProviderError,
+    ProviderError,
+    RetryableProviderError,
+    classify_provider_error,
+)
+
 __all__ = [
+    "INVALID_NUMBER",
+    "OPTED_OUT",
     "AmbiguousProviderError",
+    "AmdRequest",
     "FinalProviderError",
     "Notifier",
     "ProviderError",
     "ProviderPrice",
     "ProviderReceipt",
     "RetryableProviderError",
+    "SendLookup",
     "classify_provider_error",
 ]
-
-# Twilio error codes that will not get better by retrying the same request.
-OPTED_OUT = 21610
-INVALID_NUMBER = 21211
-_FINAL_CODES = frozenset(
-    {
-        21211,  # invalid 'To' number
-        21214,  # 'To' number cannot be reached
-        21217,  # phone number does not appear to be valid
-        21408,  # permission to send to this region not enabled
-        21610,  # recipient replied STOP
-        21612,  # 'To' number is not currently reachable via SMS
-        21614,  # 'To' number is not a valid mobile number (landline)
-        13224,  # invalid phone number (voice)
-        13227,  # geo permissions
-    }
-)
-_RETRYABLE_CODES = frozenset({20429, 20500, 20503, 31005})
 
 
 @dataclass(frozen=True)
@@ -50,34 +48,36 @@ class ProviderPrice:
     unit: str | None
 
 
-class ProviderError(Exception):
-    def __init__(self, message: str, *, code: int | None = None, http_status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.http_status = http_status
+@dataclass(frozen=True)
+class AmdRequest:
+    """Answering machine detection on a call.
+
+    ``wait_for_beep``: report a machine only at the end of its greeting (Twilio's
+    ``DetectMessageEnd``), so a message left then is recorded whole; otherwise as soon as one
+    is recognised (``Enable``). ``result_url``: detect in the background and post the result
+    there (``AsyncAmd``), so a person hears the prompt at once; None = the call waits for the
+    result and it comes with the TwiML request.
+    """
+
+    wait_for_beep: bool = True
+    result_url: str | None = None
 
 
-class RetryableProviderError(ProviderError):
-    """The provider did not take the request (429, 5xx, connection refused): send it again."""
+@dataclass(frozen=True)
+class SendLookup:
+    """A send as the provider's own record has it (its REST resource), in our words."""
 
-
-class FinalProviderError(ProviderError):
-    """The provider refused for good (invalid number, opted out): fail over, never resend."""
-
-
-class AmbiguousProviderError(ProviderError):
-    """The request may have reached the provider (timeout after sending): never resend blindly."""
-
-
-def classify_provider_error(
-    message: str, *, code: int | None, http_status: int | None
-) -> ProviderError:
-    if code in _RETRYABLE_CODES or http_status == 429 or (http_status or 0) >= 500:
-        return RetryableProviderError(message, code=code, http_status=http_status)
-    if code in _FINAL_CODES or (http_status is not None and 400 <= http_status < 500):
-        return FinalProviderError(message, code=code, http_status=http_status)
-    return RetryableProviderError(message, code=code, http_status=http_status)
+    sid: str
+    channel: Channel
+    state: DeliveryState | None  # None: a status that says nothing about delivery
+    to: str | None = None
+    body: str | None = None  # messages only
+    created_at: datetime | None = None
+    error_code: int | None = None
+    answered_by: Answerer | None = None
+    raw_answered_by: str | None = None
+    duration_s: int | None = None
+    price: ProviderPrice = ProviderPrice(None, None)
 
 
 class Notifier(Protocol):
@@ -89,10 +89,21 @@ class Notifier(Protocol):
         to: str,
         voice_url: str,
         status_callback: str,
-        machine_detection: bool,
+        amd: AmdRequest | None,
         ring_timeout_s: int,
     ) -> ProviderReceipt: ...
 
-    async def fetch_price(self, *, channel: str, sid: str) -> ProviderPrice: ...
+    async def update_call(self, *, sid: str, twiml: str) -> None:
+        """Replace what a live call is doing (e.g. leave a voicemail once the beep came)."""
+        ...
+
+    async def lookup(self, *, channel: Channel, sid: str) -> SendLookup:
+        """The send's resource: its status, AnsweredBy, error and price."""
+        ...
+
+    async def find_sends(self, *, channel: Channel, to: str, since: datetime) -> list[SendLookup]:
+        """Sends to ``to`` from our number created at or after ``since`` (to settle a send
+        whose create request got no answer: did it reach the provider?)."""
+        ...
 
     async def close(self) -> None: ...

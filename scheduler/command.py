@@ -70,7 +70,7 @@ async def _once(settings: Settings, job: str, day: date | None) -> dict[str, obj
         ctx = SchedulerContext(settings, services.sessions, new_holder_id(), services)
         result = await run_reconcile(ctx)
     finally:
-        await services.engine.dispose()
+        await services.close()
     if isinstance(result, LeaseBusy):
         return {"job": job, "skipped": True, "lease_holder": result.holder}
     return {

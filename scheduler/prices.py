@@ -57,11 +57,14 @@ async def backfill_prices(
     for attempt in attempts:
         assert attempt.provider_sid is not None
         try:
-            price = await notifier.fetch_price(channel=attempt.channel, sid=attempt.provider_sid)
+            found = await notifier.lookup(
+                channel=Channel(attempt.channel), sid=attempt.provider_sid
+            )
         except ProviderError as err:
             errors += 1
             log.warning("price_fetch_failed", sid=attempt.provider_sid, error=err.message)
             continue
+        price = found.price
         if price.cost is None:
             not_yet += 1
             continue

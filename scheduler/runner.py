@@ -127,5 +127,5 @@ async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None
         scheduler.pause()
         await in_flight.drain(DRAIN_SECONDS)
         scheduler.shutdown(wait=False)
-        await services.engine.dispose()
+        await services.close()
         log.info("scheduler_stopped")

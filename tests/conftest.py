@@ -140,4 +140,4 @@ async def stack(
             support_token=SUPPORT_TOKEN,
             receiver=platform_receiver,
         )
-    await services.engine.dispose()
+    await services.close()

@@ -149,7 +149,7 @@ async def test_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(
                 await assert_each_send_once(batch)
         finally:
             children.stop()
-            await services.engine.dispose()
+            await services.close()
 
 
 # ---------------------------------------------------------------------- server and API restarts
@@ -249,4 +249,4 @@ async def test_provider_faults_neither_lose_nor_repeat_sends_and_final_errors_fa
                 await assert_faults_retried_and_final_errors_failed_over(batch)
         finally:
             await notifier.close()
-            await services.engine.dispose()
+            await services.close()

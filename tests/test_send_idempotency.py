@@ -21,14 +21,15 @@ from pacing import Pacer, PacingConfig
 from tests.harness.stack import LiveStack
 
 
-async def _setup(stack: LiveStack) -> tuple[SendActivities, FakeNotifier, str, str, str]:
+async def _setup(
+    stack: LiveStack, *, settle_after_s: float = 20.0
+) -> tuple[SendActivities, FakeNotifier, str, str, str]:
     merchant_id, phones = await stack.merchant([{}])
     body = stack.refund_body(merchant_id, amount="15.00", signals={})  # untracked: no workflow
     assert (await stack.intake(body)).status_code == 201
     fake = FakeNotifier()
-    activities = SendActivities(
-        stack.services.sessions, fake, SendConfig(public_base_url="http://rw.test")
-    )
+    config = SendConfig(public_base_url="http://rw.test", settle_after_s=settle_after_s)
+    activities = SendActivities(stack.services.sessions, fake, config)
     return activities, fake, body["refund_id"], merchant_id, phones[0]
 
 
@@ -64,15 +65,42 @@ async def test_retryable_error_is_sent_again_exactly_once(stack: LiveStack) -> N
     assert len(fake.sent) == 1
 
 
-async def test_ambiguous_send_is_never_repeated(stack: LiveStack) -> None:
+async def test_an_ambiguous_send_that_went_out_is_found_and_not_sent_again(
+    stack: LiveStack,
+) -> None:
+    """The create reached the provider but its answer was lost: the retry finds the send in
+    the provider's records (same number, same text, no other attempt's) and adopts it."""
     activities, fake, refund_id, merchant_id, phone = await _setup(stack)
+    fake.answer_lost.add(phone)
+    env = ActivityEnvironment()
+    request = _request(refund_id, merchant_id)
+    with pytest.raises(ApplicationError, match="ambiguous"):
+        await env.run(activities.send_sms, request)
+    again = await env.run(activities.send_sms, request)
+    assert again.status == SendStatus.ACCEPTED
+    assert [item.sid for item in fake.sent] == [again.provider_sid], "adopted, not resent"
+    assert (await env.run(activities.send_sms, request)).provider_sid == again.provider_sid
+
+
+async def test_an_ambiguous_send_that_never_went_out_is_sent_once_it_is_proven_absent(
+    stack: LiveStack,
+) -> None:
+    activities, fake, refund_id, merchant_id, phone = await _setup(stack, settle_after_s=0.5)
     fake.errors[phone] = [AmbiguousProviderError("read timeout")]
     env = ActivityEnvironment()
     request = _request(refund_id, merchant_id)
     with pytest.raises(ApplicationError, match="ambiguous"):
         await env.run(activities.send_sms, request)
-    assert (await env.run(activities.send_sms, request)).status == SendStatus.UNKNOWN
+    # Too soon to tell: the provider's records may not show a send that is on its way.
+    with pytest.raises(ApplicationError, match="do not show this send yet"):
+        await env.run(activities.send_sms, request)
     assert fake.sent == []
+    await asyncio.sleep(0.6)
+    sent = await env.run(activities.send_sms, request)
+    assert sent.status == SendStatus.ACCEPTED
+    assert len(fake.sent) == 1
+    assert (await env.run(activities.send_sms, request)).provider_sid == sent.provider_sid
+    assert len(fake.sent) == 1, "sent once, under its key"
 
 
 async def test_final_errors_fail_over_and_opt_out_sticks(stack: LiveStack) -> None:

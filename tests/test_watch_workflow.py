@@ -27,6 +27,8 @@ from activities.types import (
     AnswerRecord,
     AuditInput,
     DisputeInput,
+    LookedUp,
+    LookupInput,
     NoticeInput,
     OutcomeInput,
     RejectionInput,
@@ -35,7 +37,7 @@ from activities.types import (
     SendInput,
     SendResult,
 )
-from domain.policy import CallSettings, DisputePolicy, EscalationPolicy, StepSpec
+from domain.policy import CallSettings, DisputePolicy, EscalationPolicy, SmsSettings, StepSpec
 from domain.vocabulary import Action, Answerer, Channel, DeliveryState, SendStatus, Stage
 from platform_webhooks.types import (
     AbandonInput,
@@ -67,6 +69,7 @@ POLICY = EscalationPolicy(
         StepSpec("final_call", Channel.CALL, before_deadline_s=2),
     ],
     call=CallSettings(result_timeout_s=1),
+    sms=SmsSettings(report_timeout_s=1),
     contacts_by_level={"high": 2},
     min_step_gap_s=1,
     acknowledged_reminder_s=1,
@@ -85,6 +88,8 @@ class StandIns:
     calls: dict[str, list[tuple[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     # (refund id, activity) -> results to return in turn; default: accepted.
     sends: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    # idempotency key -> what the provider's record says (default: nothing useful).
+    records: dict[str, LookedUp] = field(default_factory=dict)
 
     def asked(self, refund_id: str, name: str) -> list[Any]:
         return [arg for kind, arg in self.calls[refund_id] if kind == name]
@@ -146,6 +151,11 @@ class StandIns:
         send_sms = activity.defn(name="send_sms")(send("send_sms"))
         place_call = activity.defn(name="place_call")(send("place_call"))
 
+        @activity.defn(name="look_up_send")
+        async def look_up_send(request: LookupInput) -> LookedUp:
+            note(request.refund_id, "look_up_send", request)
+            return stand.records.get(request.idempotency_key, LookedUp(None))
+
         @activity.defn(name="create_outbound_event")
         async def create_outbound_event(event: OutboundEventInput) -> OutboundEventCreated:
             note(event.refund_id, "create_outbound_event", event)
@@ -170,6 +180,7 @@ class StandIns:
             notify_in_app,
             send_sms,
             place_call,
+            look_up_send,
             create_outbound_event,
             deliver_outbound_event,
             abandon_outbound_event,
@@ -404,3 +415,64 @@ async def test_a_platform_decision_after_the_deadline_is_a_timeout(watches: Watc
     assert await handle.result() == "timed_out"
     outcomes = watches.stand_ins.asked(refund_id, "record_outcome")
     assert {(o.outcome, o.resolution) for o in outcomes} == {("timed_out", "approved")}
+
+
+async def test_a_lost_final_call_status_is_read_from_the_providers_record(
+    watches: Watches,
+) -> None:
+    """No final callback within the result timeout: the watch asks Twilio's record of the call,
+    which says a person answered; the step ends as if the callback had come."""
+    refund_id, handle = await watches.start(deadline_in=9)
+    await watches.wait_for(lambda: bool(watches.stand_ins.asked(refund_id, "place_call")))
+    (first,) = watches.stand_ins.asked(refund_id, "place_call")
+    watches.stand_ins.records[first.idempotency_key] = LookedUp(
+        DeliveryState.COMPLETED, None, Answerer.HUMAN
+    )
+    await watches.wait_for(lambda: "call.looked_up" in watches.stand_ins.audits(refund_id))
+    await asyncio.sleep(1.5)
+    calls = watches.stand_ins.asked(refund_id, "place_call")
+    assert [c.step for c in calls].count("first_call") == 1, "heard, so not called again"
+    assert "call.no_result" not in watches.stand_ins.audits(refund_id)
+    await handle.terminate("done")
+
+
+async def test_no_record_either_means_no_result_and_the_call_is_retried(
+    watches: Watches,
+) -> None:
+    refund_id, handle = await watches.start(deadline_in=9)
+    await watches.wait_for(lambda: len(watches.stand_ins.asked(refund_id, "place_call")) >= 2)
+    assert "call.no_result" in watches.stand_ins.audits(refund_id)
+    assert watches.stand_ins.asked(refund_id, "look_up_send"), "it asked before giving up"
+    await handle.terminate("done")
+
+
+async def test_a_voicemail_whose_detection_result_was_lost_is_not_a_person(
+    watches: Watches,
+) -> None:
+    """Completed, but the AMD callback never came: the record's AnsweredBy decides."""
+    refund_id, handle = await watches.start(deadline_in=9)
+    await watches.wait_for(lambda: bool(watches.stand_ins.asked(refund_id, "place_call")))
+    (first,) = watches.stand_ins.asked(refund_id, "place_call")
+    watches.stand_ins.records[first.idempotency_key] = LookedUp(
+        DeliveryState.COMPLETED, None, Answerer.MACHINE
+    )
+    await handle.signal(
+        RefundWatchWorkflow.delivery_reported,
+        DeliveryReport(first.idempotency_key, Channel.CALL, DeliveryState.COMPLETED),
+    )
+    await watches.wait_for(lambda: len(watches.stand_ins.asked(refund_id, "place_call")) >= 2)
+    retry = watches.stand_ins.asked(refund_id, "place_call")[1]
+    assert (retry.step, retry.attempt) == ("first_call", 2)
+    await handle.terminate("done")
+
+
+async def test_an_sms_failure_whose_callback_was_lost_still_brings_the_call_forward(
+    watches: Watches,
+) -> None:
+    refund_id, handle = await watches.start(deadline_in=9)
+    await watches.wait_for(lambda: bool(watches.stand_ins.asked(refund_id, "send_sms")))
+    (sms,) = watches.stand_ins.asked(refund_id, "send_sms")
+    watches.stand_ins.records[sms.idempotency_key] = LookedUp(DeliveryState.UNDELIVERED, 30003)
+    await watches.wait_for(lambda: "step.moved_earlier" in watches.stand_ins.audits(refund_id))
+    assert "sms.looked_up" in watches.stand_ins.audits(refund_id)
+    await handle.terminate("done")

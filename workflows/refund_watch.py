@@ -264,6 +264,8 @@ class RefundWatchWorkflow:
                 await self._dispute.take_evidence(state.evidence.value)
             if state.more_evidence:
                 await self._dispute.take_more_evidence()
+            if state.sms_check is not None and workflow.now() >= state.sms_check.at:
+                await self._steps.check_sms(self.delivery_reported)
             if self._steps.evidence_missed():
                 await self._records.tell(EVIDENCE_MISSED, "1")
                 outcome = Outcome.EVIDENCE_MISSED
@@ -282,6 +284,8 @@ class RefundWatchWorkflow:
             target = state.queue[0].at if state.queue else state.deadline
             if state.awaiting_evidence and state.evidence_due is not None:
                 target = min(target, state.evidence_due)
+            if state.sms_check is not None:
+                target = min(target, state.sms_check.at)
             if not await self._sleep_until(target, wake_on_answer=not state.acknowledged):
                 continue
             if state.queue and state.queue[0].at <= workflow.now():

@@ -49,6 +49,7 @@ async def _status_callback(
             answered_by=answerer(raw_answered_by),
             raw_answered_by=raw_answered_by,
             duration_s=_small_int(form.get("CallDuration", "")),
+            sequence=_small_int(form.get("SequenceNumber", "")),
         ),
     )
     return Response(status_code=204)

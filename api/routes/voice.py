@@ -20,6 +20,7 @@ from api.deps import Svc
 from api.twilio_common import Key, attempt_for_key, xml
 from api.twilio_signature import SignedForm
 from application.answers import AnswerIn, AnswerStatus, take_answer
+from application.calls import take_amd_result
 from application.services import Services
 from db.models import Merchant, NotificationAttempt, Refund, utcnow
 from domain.answers import Refusal
@@ -31,7 +32,9 @@ from messages.texts import (
     confirmation,
     next_refund_intro,
     no_further_answer,
+    voicemail_text,
 )
+from messages.voices import Voice, voice_for
 from notifier.twilio_words import answerer
 
 router = APIRouter(prefix="/twilio", tags=["twilio webhooks"])
@@ -40,8 +43,6 @@ RefundParam = Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00]+$")]
 # What the call is for, as the send activity put it in the URL: an evidence reminder offers
 # no keys (the dispute is already open), every other call offers 1, 2 (and 3 when abnormal).
 PurposeParam = Annotated[Purpose | None, Query()]
-
-_VOICE = {"zh-CN": "zh-CN", "en": "en-US"}
 
 
 def _query(key: str, refund_id: str, purpose: Purpose | None) -> str:
@@ -84,7 +85,7 @@ def _gather(
     services: Services,
     key: str,
     facts: RefundFacts,
-    language: str,
+    voice: Voice,
     purpose: Purpose | None,
     intro: str | None = None,
 ) -> Gather:
@@ -98,9 +99,9 @@ def _gather(
         method="POST",
     )
     if intro:
-        gather.say(intro, language=language)
-    gather.say(message, language=language)
-    gather.say(prompt, language=language)
+        gather.say(intro, **voice.attributes())
+    gather.say(message, **voice.attributes())
+    gather.say(prompt, **voice.attributes())
     return gather
 
 
@@ -129,14 +130,15 @@ async def voice(
             attempt.answered_by = answered_by
             session.add(attempt)
             await session.commit()
-    language = _VOICE.get(merchant.language, "en-US")
+    voice = voice_for(merchant.language, services.settings)
     if answerer(answered_by) == Answerer.MACHINE:
-        # A voicemail is not an answer: leave the facts and keep escalating.
-        message, _ = call_script(facts)
-        response.say(message, language=language)
+        # Detection on the TwiML request (no AsyncAmd): a voicemail is not an answer. After
+        # the greeting, leave the facts; before it (machine_start) or for a fax, hang up.
+        if answered_by.startswith("machine_end"):
+            response.say(voicemail_text(facts), **voice.attributes())
         response.hangup()
         return xml(response)
-    response.append(_gather(services, key, facts, language, purpose))
+    response.append(_gather(services, key, facts, voice, purpose))
     if repeat < 1:
         query = _query(key, current.refund_id, purpose)
         response.redirect(
@@ -165,7 +167,7 @@ async def voice_gather(
             response.hangup()
             return xml(response)
         attempt, current, merchant = context
-    language = _VOICE.get(merchant.language, "en-US")
+    voice = voice_for(merchant.language, services.settings)
     repeat_url = f"{services.settings.public_base_url}/twilio/voice?" + _query(
         key, current.refund_id, purpose
     )
@@ -188,19 +190,32 @@ async def voice_gather(
     if action is None or (verdict is not None and verdict.refusal == Refusal.NOT_ABNORMAL):
         # Not an option on this call (3 is offered only where the risk gate found signals).
         if digits != "*":
-            response.say(confirmation("unknown", merchant.language), language=language)
+            response.say(confirmation("unknown", merchant.language), **voice.attributes())
         response.redirect(repeat_url, method="POST")
         return xml(response)
     assert verdict is not None
     if verdict.status == AnswerStatus.REFUSED:
-        response.say(no_further_answer(merchant.language), language=language)
+        response.say(no_further_answer(merchant.language), **voice.attributes())
     else:  # taken, or kept for the watch (told later): either way it is recorded
-        response.say(confirmation(action, merchant.language), language=language)
+        response.say(confirmation(action, merchant.language), **voice.attributes())
     async with services.sessions() as session:
         following = await _next_open(session, merchant.merchant_id, current.refund_id)
         following_facts = await message_facts(session, following, merchant) if following else None
     if following_facts is not None:
         intro = next_refund_intro(merchant.language)
-        response.append(_gather(services, key, following_facts, language, None, intro=intro))
+        response.append(_gather(services, key, following_facts, voice, None, intro=intro))
     response.hangup()
     return xml(response)
+
+
+@router.post("/voice/amd", status_code=204)
+async def voice_amd(key: Key, form: SignedForm, services: Svc) -> Response:
+    """The asynchronous answering-machine-detection result (AsyncAmdStatusCallback)."""
+    await take_amd_result(
+        services,
+        key,
+        form.get("CallSid", ""),
+        form.get("AnsweredBy", ""),
+        form.get("MachineDetectionDuration", ""),
+    )
+    return Response(status_code=204)

@@ -100,7 +100,7 @@ async def _stack_on(database_url: str) -> AsyncIterator[LiveStack]:
                     platform_token=PLATFORM_TOKEN,
                     support_token=SUPPORT_TOKEN,
                 )
-            await services.engine.dispose()
+            await services.close()
     finally:
         await env.shutdown()
 

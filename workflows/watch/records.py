@@ -30,6 +30,7 @@ __all__ = [
     "PATCH_LOCAL_BOOKKEEPING",
     "PATCH_MORE_EVIDENCE",
     "PATCH_OUTCOME_COMMITTED",
+    "PATCH_REPORT_LOOKUP",
     "QUICK",
     "SEND_RETRY",
     "Records",
@@ -48,6 +49,8 @@ PATCH_MORE_EVIDENCE = "more-evidence"
 # that moment could leave "timed_out" on record while the retried task, seeing a resolution
 # that arrived meanwhile, decides "resolved" (found by tests/test_faults.py, seed 6).
 PATCH_OUTCOME_COMMITTED = "outcome-after-commit"
+# A send whose report did not come is looked up in the provider's records (a lost callback).
+PATCH_REPORT_LOOKUP = "report-lookup"
 
 SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         ResolutionEvent,
     )
 
-__all__ = ["Once", "WatchState"]
+__all__ = ["Once", "SmsCheck", "WatchState"]
 
 T = TypeVar("T")
 
@@ -41,6 +41,14 @@ class Once(Generic[T]):
     def waiting(self) -> bool:
         """Arrived, not acted on yet."""
         return self.value is not None and not self.handled
+
+
+@dataclass(frozen=True)
+class SmsCheck:
+    """An SMS whose delivery is asked of the provider at ``at`` if no report came by then."""
+
+    idempotency_key: str
+    at: datetime
 
 
 @dataclass
@@ -57,6 +65,7 @@ class WatchState:
     replan: bool = False  # the deadline moved: place the remaining steps again
     advance_reason: str | None = None  # run the next step now (an SMS failed), and why
     last_channel: str | None = None  # the last channel that reached the provider
+    sms_check: SmsCheck | None = None
     # The merchant's first answer (handled = the lighter watch has begun) and its dispute.
     answer: Once[MerchantAnswer] = field(default_factory=Once)
     dispute: Once[MerchantAnswer] = field(default_factory=Once)

@@ -8,15 +8,17 @@ backoff, then the next contact is tried.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.lookups import LookupActivities
     from activities.notices import NoticeActivities
     from activities.sends import SendActivities
-    from activities.types import NoticeInput, SendInput, SendResult
+    from activities.types import LookedUp, LookupInput, NoticeInput, SendInput, SendResult
     from domain.ladder import PlannedStep
     from domain.policy import StepSpec
     from domain.vocabulary import (
@@ -28,13 +30,15 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from workflows.inputs import DeliveryReport
-    from workflows.watch.records import SEND_RETRY, Records
-    from workflows.watch.state import WatchState
+    from workflows.watch.records import PATCH_REPORT_LOOKUP, SEND_RETRY, Records
+    from workflows.watch.state import SmsCheck, WatchState
 
 __all__ = ["MAX_CONTACTS", "Steps"]
 
 MAX_CONTACTS = 10
 _CALL_FINAL = DeliveryState.final_for(Channel.CALL)
+_SMS_FINAL = DeliveryState.final_for(Channel.SMS)
+_LOOKUP_GIVES_UP = timedelta(minutes=2)
 # The sleep between call retries (woken by an answer): True if it ran to the end.
 Sleep = Callable[[datetime], Awaitable[bool]]
 
@@ -99,6 +103,9 @@ class Steps:
             return
         if result.status == SendStatus.ACCEPTED:
             state.last_channel = Channel.SMS
+            if workflow.patched(PATCH_REPORT_LOOKUP):
+                wait = timedelta(seconds=state.params.policy.sms.report_timeout_s)
+                state.sms_check = SmsCheck(result.idempotency_key, workflow.now() + wait)
             if not state.acknowledged:
                 await self._records.set_stage(Stage.SMS_SENT)
         elif result.status != SendStatus.THROTTLED:
@@ -122,6 +129,8 @@ class Steps:
                     break  # final error for this number: try the next contact
                 state.last_channel = Channel.CALL
                 report = await self._await_call(result.idempotency_key)
+                if report is not None and self._answerer_unknown(report):
+                    report = await self._with_answerer(report)
                 if report is not None and _heard(report):
                     return  # a person heard the message
                 if attempt <= spec.retries:
@@ -159,11 +168,70 @@ class Steps:
         try:
             await workflow.wait_condition(settled, timeout=timeout)
         except TimeoutError:
+            looked = await self._look_up(key) if workflow.patched(PATCH_REPORT_LOOKUP) else None
+            if looked is not None and looked.state in _CALL_FINAL:
+                # The final callback never came: Twilio's record of the call says how it ended.
+                report = DeliveryReport(
+                    key, Channel.CALL, looked.state, looked.error_code, looked.answered_by
+                )
+                state.statuses[key] = report
+                await self._records.audit(
+                    "call.looked_up", {"idempotency_key": key, "state": looked.state}
+                )
+                return report
             await self._records.audit(
                 "call.no_result", {"idempotency_key": key, "waited_s": timeout}
             )
             return None
         return state.statuses.get(key)
+
+    def _answerer_unknown(self, report: DeliveryReport) -> bool:
+        """Completed, detection asked for, but its result never reached us (a lost AMD
+        callback): a voicemail must not pass for a person."""
+        return (
+            report.state == DeliveryState.COMPLETED
+            and report.answered_by is None
+            and self._s.params.policy.call.machine_detection
+            and workflow.patched(PATCH_REPORT_LOOKUP)
+        )
+
+    async def _with_answerer(self, report: DeliveryReport) -> DeliveryReport:
+        looked = await self._look_up(report.idempotency_key)
+        if looked is None or looked.answered_by is None:
+            return report
+        return replace(report, answered_by=looked.answered_by)
+
+    async def check_sms(self, apply: Callable[[DeliveryReport], None]) -> None:
+        """The SMS's report did not come in time: ask the provider, apply what it says."""
+        check = self._s.sms_check
+        self._s.sms_check = None
+        assert check is not None
+        known = self._s.statuses.get(check.idempotency_key)
+        if known is not None and known.state in _SMS_FINAL:
+            return
+        looked = await self._look_up(check.idempotency_key)
+        if looked is not None and looked.state in _SMS_FINAL:
+            key = check.idempotency_key
+            apply(DeliveryReport(key, Channel.SMS, looked.state, looked.error_code))
+            await self._records.audit(
+                "sms.looked_up", {"idempotency_key": key, "state": looked.state}
+            )
+
+    async def _look_up(self, key: str) -> LookedUp | None:
+        """The provider's own record of the send; None if it cannot be had in time."""
+        try:
+            return await workflow.execute_activity_method(
+                LookupActivities.look_up_send,
+                LookupInput(self._s.params.refund_id, key),
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=_LOOKUP_GIVES_UP,
+                retry_policy=SEND_RETRY,
+            )
+        except ActivityError as err:
+            await self._records.audit(
+                "send.lookup_failed", {"idempotency_key": key, "error": str(err.cause or err)}
+            )
+            return None
 
     async def _send(
         self,
@@ -181,6 +249,7 @@ class Steps:
             contact_index,
             attempt,
             purpose=self._purpose(spec),
+            machine_detection=params.policy.call.machine_detection,
         )
         try:
             return await workflow.execute_activity_method(
