@@ -42,7 +42,7 @@ async def test_answering_machine_is_not_an_answer_backup_contact_is_called(
     view = await stack.wait_view(body["refund_id"], lambda v: v["merchant_answer"] == "handle_now")
     calls = _calls(view)
     # Detection waits for the end of the greeting (DetectMessageEnd), so the message lands whole.
-    machine = [c for c in calls if (c["answered_by"] or "").startswith("machine_end")]
+    machine = [c for c in calls if str(c["answered_by"] or "").startswith("machine_end")]
     assert len(machine) == 2, "the primary (a voicemail) is retried once, then the backup"
     assert phones[1][-4:] in str(calls[-1]["to"]) and calls[-1]["answered_by"] == "human"
     log = await stack.sandbox_log()
