@@ -1,5 +1,8 @@
 """Pacing: a per-channel rate shared by workers through PostgreSQL, granted by priority, and the
-sandbox's CPS limit that refuses what goes beyond it as Twilio's 429 / 20429."""
+sandbox's CPS: beyond it calls are queued and start at the CPS rate, as Twilio does ("Calls
+beyond your account's CPS limit will be queued and will execute at the CPS rate",
+https://www.twilio.com/docs/voice/api/call), or refused with 429 / 20429 when a test asks for
+that harder edge (cps_overflow="refuse")."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +28,8 @@ from notifier.base import ProviderReceipt, RetryableProviderError
 from notifier.twilio_notifier import TwilioNotifier
 from pacing import Pacer, PacingConfig, priority_for
 from tests.harness.http_server import serve_asgi
-from twilio_sandbox import CallbackPolicy, SandboxConfig, Scenario, Timing, create_app
+from twilio_sandbox import SandboxConfig, Scenario, Timing, create_app
+from twilio_sandbox.throttle import Overflow
 
 SID = "AC" + "7c" * 16
 TOKEN = "pacing-test-token-0001"
@@ -209,18 +214,29 @@ def test_rates_come_from_the_settings() -> None:
 # ---------------------------------------------------------------------------- the sandbox's CPS
 
 
-@pytest.fixture
-async def throttled_sandbox() -> AsyncIterator[str]:
+def cps_config(overflow: Overflow) -> SandboxConfig:
     """A sandbox account with 2 calls per second; nobody answers, callbacks go nowhere."""
-    config = SandboxConfig(
+    return SandboxConfig(
         account_sid=SID,
         auth_token=TOKEN,
         scenario=Scenario.model_validate({"default": {"calls": [{"answer": "busy"}]}}),
         timing=Timing(dial_seconds=0, ring_seconds=0),
-        callbacks=CallbackPolicy(attempts=1),
         calls_per_second=2,
+        cps_overflow=overflow,
     )
-    async with serve_asgi(create_app(config)) as url:
+
+
+@pytest.fixture
+async def queueing_sandbox() -> AsyncIterator[str]:
+    """Twilio's behaviour beyond the CPS: the call waits in the queue."""
+    async with serve_asgi(create_app(cps_config("queue"))) as url:
+        yield url
+
+
+@pytest.fixture
+async def throttled_sandbox() -> AsyncIterator[str]:
+    """The harder edge, for a client's pacing to show: beyond the CPS a create is refused."""
+    async with serve_asgi(create_app(cps_config("refuse"))) as url:
         yield url
 
 
@@ -232,19 +248,34 @@ async def sandbox_log(url: str, kind: str) -> list[dict[str, object]]:
     return events
 
 
-async def test_sandbox_refuses_calls_beyond_its_cps_as_twilio_does(throttled_sandbox: str) -> None:
-    client = Client(SID, TOKEN)
-    client.api.base_url = throttled_sandbox
-
-    def call() -> object:
+async def test_sandbox_queues_calls_beyond_its_cps_as_twilio_does(
+    queueing_sandbox: str, throttled_sandbox: str
+) -> None:
+    def call(base_url: str) -> Any:
+        client = Client(SID, TOKEN)
+        client.api.base_url = base_url
         return client.calls.create(to="+8613800000001", from_=OURS, url="http://127.0.0.1:9/v")
 
-    await asyncio.to_thread(call)
-    await asyncio.to_thread(call)
+    burst = [await asyncio.to_thread(call, queueing_sandbox) for _ in range(5)]
+    assert [c.status for c in burst] == ["queued"] * 5, "every create is taken"
+    waits = [int(c.queue_time) for c in burst]  # the estimate Twilio reports, in ms
+    assert waits[:2] == [0, 0] and 0 < waits[2] <= 1000 and waits[4] > 1000, waits
+    for _ in range(100):
+        started = await sandbox_log(queueing_sandbox, "call.initiated")
+        if len(started) == 5:
+            break
+        await asyncio.sleep(0.1)
+    at = [datetime.fromisoformat(str(event["at"])).timestamp() for event in started]
+    assert len(at) == 5 and max_in_any_window(at) <= 2, "they start at the CPS rate"
+    assert at[-1] - at[0] >= 1.9, "five calls at 2 a second take two seconds to start"
+    assert not await sandbox_log(queueing_sandbox, "call.rejected")
+
+    # cps_overflow="refuse": the same rate as a hard edge, Twilio's 429 body.
+    await asyncio.to_thread(call, throttled_sandbox)
+    await asyncio.to_thread(call, throttled_sandbox)
     with pytest.raises(TwilioRestException) as refused:
-        await asyncio.to_thread(call)
+        await asyncio.to_thread(call, throttled_sandbox)
     assert (refused.value.status, refused.value.code) == (429, 20429)
-    assert refused.value.msg.endswith("Too Many Requests")
     async with httpx.AsyncClient(base_url=throttled_sandbox, auth=(SID, TOKEN)) as http:
         raw = await http.post(
             f"/2010-04-01/Accounts/{SID}/Calls.json",
@@ -260,7 +291,7 @@ async def test_sandbox_refuses_calls_beyond_its_cps_as_twilio_does(throttled_san
     rejected = await sandbox_log(throttled_sandbox, "call.rejected")
     assert [event["code"] for event in rejected] == [20429, 20429]
     await asyncio.sleep(1.0)
-    await asyncio.to_thread(call)  # the window has moved on
+    await asyncio.to_thread(call, throttled_sandbox)  # the window has moved on
     assert len(await sandbox_log(throttled_sandbox, "call.created")) == 3
 
 
@@ -276,7 +307,7 @@ async def test_paced_calls_from_two_workers_stay_within_the_accounts_cps(
             to=f"+86138000001{n:02d}",
             voice_url="http://127.0.0.1:9/voice",
             status_callback="http://127.0.0.1:9/status",
-            amd=None,
+            machine_detection=False,
             ring_timeout_s=30,
         )
 
