@@ -307,7 +307,7 @@ async def test_paced_calls_from_two_workers_stay_within_the_accounts_cps(
             to=f"+86138000001{n:02d}",
             voice_url="http://127.0.0.1:9/voice",
             status_callback="http://127.0.0.1:9/status",
-            machine_detection=False,
+            amd=None,
             ring_timeout_s=30,
         )
 
