@@ -57,8 +57,11 @@ class CallRun:
 
     async def _run(self) -> None:
         call, timing = self._call, self._sandbox.config.timing
-        if await self._hung_up(call.queue_time_ms / 1000 + timing.dial_seconds):
-            return
+        wait = call.queue_time_ms / 1000 + timing.dial_seconds
+        while wait > 0 or (wait := self._sandbox.call_rate.admit()) > 0:  # the CPS queue
+            if await self._hung_up(wait):
+                return
+            wait = 0.0
         call.start_time = utcnow()
         self._sandbox.store.record("call.initiated", call.sid, queue_time=call.queue_time_ms)
         await self._progress("initiated", "initiated")

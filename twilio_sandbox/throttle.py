@@ -43,6 +43,7 @@ class CallPacer:
         self._window = window_seconds
         self._clock = clock
         self._starts: deque[float] = deque()  # scheduled start times, ascending
+        self._admitted: deque[float] = deque()  # when calls actually started
 
     def _forget_old(self, now: float) -> None:
         while self._starts and self._starts[0] <= now - self._window:
@@ -69,5 +70,20 @@ class CallPacer:
         self._starts.append(start)
         return start - now
 
+    def admit(self) -> float:
+        """At the end of its queue wait: 0 if the call may start now (and it is counted), else
+        how much longer to wait. Scheduling is an estimate; this holds the limit on the starts
+        as they happen, whatever the event loop's timing."""
+        if not self.limit:
+            return 0.0
+        now = self._clock()
+        while self._admitted and self._admitted[0] <= now - self._window:
+            self._admitted.popleft()
+        if len(self._admitted) >= self.limit:
+            return self._admitted[-self.limit] + self._window - now + 0.001
+        self._admitted.append(now)
+        return 0.0
+
     def clear(self) -> None:
         self._starts.clear()
+        self._admitted.clear()
