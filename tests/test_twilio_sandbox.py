@@ -555,6 +555,23 @@ async def test_a_lost_create_answer_still_sends_the_message(
         assert (await http.post(path, data=form)).status_code == 201, "the next entry answers"
 
 
+async def test_account_wide_lost_answers_drop_the_connection_of_a_patient_client(
+    sandbox: str, receiver: tuple[Receiver, str]
+) -> None:
+    hooks, base = receiver
+    faults = {"lose_create_response": True, "lost_response_hold_seconds": 0.3, "channels": ["call"]}
+    assert (await control(sandbox, "PUT", "/sandbox/faults", json=faults)).status_code == 200
+    form = {"To": "+8613800000001", "From": OURS, "Url": f"{base}/voice",
+            "StatusCallback": f"{base}/status/call"}  # fmt: skip
+    async with httpx.AsyncClient(base_url=sandbox, auth=(SID, TOKEN), timeout=10) as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.post(f"/2010-04-01/Accounts/{SID}/Calls.json", data=form)
+        calls = (await http.get(f"/2010-04-01/Accounts/{SID}/Calls.json")).json()["calls"]
+    assert len(calls) == 1
+    await ended(hooks, calls[0]["sid"])
+    assert hooks.statuses("status/call", calls[0]["sid"]) == ["completed"], "it played out"
+
+
 # ------------------------------------------------------------------------------ auth tokens
 async def test_token_rotation_signs_with_the_primary_and_authenticates_with_both(
     sandbox: str, receiver: tuple[Receiver, str]
