@@ -137,6 +137,7 @@ NUMBERS = {
     "+8613800000005": {"sms": [{"status": "undelivered"}]},
     "+14155550123": {"calls": [{"answer": "human"}]},
 }
+SETTLE = 1.0  # seconds until a price appears
 SMS_ERRORS = [21408, 21610, 21612, 21614, 21635]
 CALL_ERRORS = [21214, 21217]
 
@@ -181,6 +182,8 @@ async def sandbox() -> AsyncIterator[str]:
         }
     )
     config = sandbox_config(scenario=scenario)
+    timing = config.timing.model_copy(update={"price_settle_seconds": SETTLE})
+    config = config.model_copy(update={"timing": timing})
     async with serve_asgi(create_app(config)) as url:
         yield url
 
@@ -229,7 +232,7 @@ async def test_a_call_resource_matches_the_published_schema_through_its_life(san
     assert problems(completed, CALL) == []
     assert completed["duration"].isdigit() and completed["end_time"] is not None
     assert completed["answered_by"] == "human" and completed["price"] is None, "not settled yet"
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(SETTLE + 0.2)
     settled = await resource(sandbox, path)
     assert Decimal(settled["price"]) < 0 and settled["price_unit"] == "USD"
 
@@ -266,29 +269,29 @@ async def test_a_message_resource_matches_the_published_schema_through_its_life(
         final = await until_status(sandbox, f"Messages/{sent['sid']}.json", {status})
         assert problems(final, MESSAGE) == []
         assert (final["error_code"], type(final["error_message"])) == (code, str)
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(SETTLE + 0.2)
     assert (await resource(sandbox, f"Messages/{created['sid']}.json"))["price"] == "-0.0079"
     assert final["price"] is None and final["date_sent"] is None, "a failed message never went out"
 
 
-@pytest.mark.parametrize(
-    ("body", "segments"),
-    [
-        ("a" * 160, 1), ("a" * 161, 2), ("a" * 306, 2), ("a" * 307, 3),
-        ("€" * 80, 1), ("€" * 81, 2),  # GSM-7 extension characters take two septets
-        ("退" * 70, 1), ("退" * 71, 2), ("退" * 134, 2), ("退" * 135, 3),
-        ("a" * 69 + "退", 1), ("a" * 159 + "退", 3),  # one character outside GSM-7: all UCS-2
-    ],
-)  # fmt: skip
-async def test_num_segments_and_the_price_count_as_twilio_counts(
-    sandbox: str, body: str, segments: int
-) -> None:
-    created = (await text(sandbox, "+8613800000010", body)).json()
-    assert created["num_segments"] == str(segments)
-    await until_status(sandbox, f"Messages/{created['sid']}.json", {"delivered"})
-    await asyncio.sleep(0.4)
-    price = (await resource(sandbox, f"Messages/{created['sid']}.json"))["price"]
-    assert Decimal(price) == Decimal("-0.0079") * segments
+SEGMENTS = [
+    ("a" * 160, 1), ("a" * 161, 2), ("a" * 306, 2), ("a" * 307, 3),
+    ("€" * 80, 1), ("€" * 81, 2),  # GSM-7 extension characters take two septets
+    ("退" * 70, 1), ("退" * 71, 2), ("退" * 134, 2), ("退" * 135, 3),
+    ("a" * 69 + "退", 1), ("a" * 159 + "退", 3),  # one character outside GSM-7: all UCS-2
+    ("😀" * 35, 1), ("😀" * 36, 2),  # outside the BMP: two UTF-16 units each
+]  # fmt: skip
+
+
+async def test_num_segments_and_the_price_count_as_twilio_counts(sandbox: str) -> None:
+    created = [(await text(sandbox, "+8613800000010", body)).json() for body, _ in SEGMENTS]
+    assert [m["num_segments"] for m in created] == [str(n) for _, n in SEGMENTS]
+    for message in created:
+        await until_status(sandbox, f"Messages/{message['sid']}.json", {"delivered"})
+    await asyncio.sleep(SETTLE + 0.2)
+    for message, (_, segments) in zip(created, SEGMENTS, strict=True):
+        price = (await resource(sandbox, f"Messages/{message['sid']}.json"))["price"]
+        assert Decimal(price) == Decimal("-0.0079") * segments, message["body"][:10]
 
 
 async def test_lists_filter_and_page_as_twilio_python_reads_them(sandbox: str) -> None:

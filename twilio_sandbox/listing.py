@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
@@ -38,6 +38,8 @@ _MAX_PAGE_SIZE = 1000
 _FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f",
             "%m/%d/%Y %H:%M:%S")  # fmt: skip
 _PAGING = ("PageSize", "Page", "PageToken")
+Resource = TypeVar("Resource", Call, Message)
+Render = Callable[[Resource], dict[str, Any]]
 
 
 def _day(name: str, raw: str) -> date:
@@ -109,13 +111,15 @@ def _window(sids: Sequence[str], token: str | None, size: int) -> tuple[int, int
     return max(0, index - size), index  # the page before it
 
 
-def _page(key: str, path: str, query: QueryParams, items: list[Any], render: Any) -> Any:
+def _page(
+    key: str, path: str, query: QueryParams, items: list[Resource], render: Render[Resource]
+) -> dict[str, Any]:
     size = _page_size(query)
     raw_page = query.get("Page", "0")
     page = int(raw_page) if raw_page.isdigit() else 0
     sids = [item.sid for item in items]
     first, last = _window(sids, query.get("PageToken"), size)
-    filters = [(k, v) for k, v in query.multi_items() if k not in _PAGING]
+    filters: list[tuple[str, str]] = [(k, v) for k, v in query.multi_items() if k not in _PAGING]
 
     def uri(page_index: int, token: str | None) -> str:
         pairs = [*filters, ("PageSize", str(size)), ("Page", str(page_index))]
@@ -145,7 +149,9 @@ def _same(resource: object, query: QueryParams, fields: dict[str, str]) -> bool:
     )
 
 
-def list_calls(path: str, query: QueryParams, calls: list[Call], render: Any) -> Any:
+def list_calls(
+    path: str, query: QueryParams, calls: list[Call], render: Render[Call]
+) -> dict[str, Any]:
     """Calls newest first, filtered as Twilio filters them, one page of them."""
     started = _date_filter(query, "StartTime", before_inclusive=False)
     ended = _date_filter(query, "EndTime", before_inclusive=False)
@@ -161,7 +167,9 @@ def list_calls(path: str, query: QueryParams, calls: list[Call], render: Any) ->
     return _page("calls", path, query, chosen, render)
 
 
-def list_messages(path: str, query: QueryParams, messages: list[Message], render: Any) -> Any:
+def list_messages(
+    path: str, query: QueryParams, messages: list[Message], render: Render[Message]
+) -> dict[str, Any]:
     """Messages newest first, filtered as Twilio filters them, one page of them."""
     sent = _date_filter(query, "DateSent", before_inclusive=True)
     fields = {"To": "to", "From": "from_"}
