@@ -52,6 +52,7 @@ async def build_worker(
         SendConfig(
             public_base_url=settings.public_base_url,
             sms_per_merchant_per_hour=settings.sms_per_merchant_per_hour,
+            settle_after_s=float(settings.send_settle_after_s),
         ),
         pacer=Pacer(sessions, PacingConfig.from_settings(settings)),
     )

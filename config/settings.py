@@ -74,6 +74,16 @@ class Settings(BaseSettings):
     twilio_from_number: str = Field(validation_alias="TWILIO_FROM_NUMBER")
     # Unset means the real Twilio API; the demo and tests point it at twilio_sandbox/.
     twilio_api_base_url: str | None = Field(default=None, validation_alias="TWILIO_API_BASE_URL")
+    # How long one REST request to Twilio may take; a create with no answer by then is settled
+    # from Twilio's records on the next try (activities/send_settle.py).
+    twilio_request_timeout_s: Seconds = Field(
+        default=15, ge=1, le=120, validation_alias="TWILIO_REQUEST_TIMEOUT"
+    )
+    # Such a create counts as never sent (and is sent again under its key) once Twilio's
+    # records have not shown it for this long.
+    send_settle_after_s: Seconds = Field(
+        default=20, ge=0, le=600, validation_alias="REFUNDWATCH_SEND_SETTLE_AFTER"
+    )
     public_base_url: str = Field(validation_alias="PUBLIC_BASE_URL")
 
     policy_path: Path = Field(default=DEFAULT_POLICY, validation_alias="REFUNDWATCH_POLICY")

@@ -150,6 +150,7 @@ class TwilioNotifier:
             auth_token=settings.twilio_auth_token.get_secret_value(),
             from_number=settings.twilio_from_number,
             api_base_url=settings.twilio_api_base_url,
+            request_timeout_s=float(settings.twilio_request_timeout_s),
         )
 
     async def close(self) -> None:

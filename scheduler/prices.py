@@ -1,5 +1,12 @@
-"""Recording what each SMS and call cost. Twilio fills in a resource's price some time after
-it finished, and no callback carries it, so finished attempts without a price are fetched."""
+"""Reading Twilio's own records of our sends: what each SMS and call cost, and how it ended.
+
+Twilio fills in a resource's price some time after it finished, and no callback carries it.
+And since Twilio does not retry a failed status callback by default, a send's final status
+may never have reached us (the watch looks it up when it matters to the escalation; this job
+completes the record for the others, e.g. a call the merchant answered). So attempts that
+have a sid but no price yet, or no final status for a while, are looked up; what the record
+says is recorded as any report is (db/attempts.record_report, source "lookup").
+"""
 
 from __future__ import annotations
 
@@ -7,12 +14,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
+from sqlalchemy import or_
 from sqlmodel import col, select
 
+from db.attempts import attempt_by_key, record_report
 from db.engine import SessionFactory
 from db.models import NotificationAttempt, utcnow
 from domain.vocabulary import Channel, DeliveryState
-from notifier.base import Notifier, ProviderError
+from notifier.base import Notifier, ProviderError, SendLookup
 
 __all__ = ["FINISHED", "PriceBackfill", "backfill_prices"]
 
@@ -28,6 +37,7 @@ class PriceBackfill:
     priced: int
     not_yet: int
     errors: int
+    settled: int = 0  # final statuses recorded from the provider's records
 
 
 async def backfill_prices(
@@ -42,10 +52,12 @@ async def backfill_prices(
         statement = (
             select(NotificationAttempt)
             .where(
-                col(NotificationAttempt.channel).in_(("sms", "call")),
+                col(NotificationAttempt.channel).in_((Channel.SMS, Channel.CALL)),
                 col(NotificationAttempt.provider_sid).is_not(None),
-                col(NotificationAttempt.price).is_(None),
-                col(NotificationAttempt.status).in_(FINISHED),
+                or_(
+                    col(NotificationAttempt.price).is_(None),
+                    col(NotificationAttempt.status).not_in(FINISHED),
+                ),
                 col(NotificationAttempt.updated_at) <= now - settled_for,
                 col(NotificationAttempt.updated_at) >= now - GIVE_UP_AFTER,
             )
@@ -53,7 +65,7 @@ async def backfill_prices(
             .limit(limit)
         )
         attempts = list((await session.exec(statement)).all())
-    priced = not_yet = errors = 0
+    priced = not_yet = errors = settled = 0
     for attempt in attempts:
         assert attempt.provider_sid is not None
         try:
@@ -62,19 +74,46 @@ async def backfill_prices(
             )
         except ProviderError as err:
             errors += 1
-            log.warning("price_fetch_failed", sid=attempt.provider_sid, error=err.message)
+            log.warning("provider_record_failed", sid=attempt.provider_sid, error=err.message)
             continue
-        price = found.price
-        if price.cost is None:
-            not_yet += 1
-            continue
-        async with sessions() as session:
-            row = await session.get(NotificationAttempt, attempt.id)
-            if row is not None and row.price is None:
-                row.price, row.price_unit = price.cost, price.unit
-                session.add(row)
-                await session.commit()
-                priced += 1
+        recorded = await _record(sessions, attempt.idempotency_key, found)
+        priced += recorded.priced
+        settled += recorded.settled
+        not_yet += int(found.price.cost is None)
     if attempts:
-        log.info("prices_backfilled", priced=priced, not_yet=not_yet, errors=errors)
-    return PriceBackfill(priced, not_yet, errors)
+        log.info(
+            "provider_records_read", priced=priced, not_yet=not_yet, settled=settled, errors=errors
+        )
+    return PriceBackfill(priced, not_yet, errors, settled)
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    priced: int
+    settled: int
+
+
+async def _record(sessions: SessionFactory, key: str, found: SendLookup) -> _Recorded:
+    async with sessions() as session:
+        row = await attempt_by_key(session, key, for_update=True)
+        if row is None:
+            return _Recorded(0, 0)
+        priced = settled = 0
+        if found.state in FINISHED and row.status not in FINISHED:
+            assert found.state is not None
+            settled = int(
+                record_report(
+                    row,
+                    found.state,
+                    source="lookup",
+                    error_code=found.error_code,
+                    raw_answered_by=found.raw_answered_by,
+                    duration_s=found.duration_s,
+                )
+            )
+        if row.price is None and found.price.cost is not None:
+            row.price, row.price_unit = found.price.cost, found.price.unit
+            priced = 1
+        session.add(row)
+        await session.commit()
+        return _Recorded(priced, settled)

@@ -119,3 +119,45 @@ async def test_21610_on_send_records_the_opt_out_and_calls_early(stack: LiveStac
         headers=stack.platform(),
         json={"resolution": "rejected", "event_id": f"ev-{body['refund_id']}"},
     )
+
+
+async def _opted_out(stack: LiveStack, phone: str) -> bool:
+    async with stack.services.sessions() as session:
+        contact = (await session.exec(select(Contact).where(Contact.phone == phone))).one()
+        return contact.sms_opted_out
+
+
+async def test_revoke_and_optout_are_twilios_opt_out_words_too(stack: LiveStack) -> None:
+    _, phones = await stack.merchant([{}])
+    for word in ("revoke", "OPTOUT"):
+        reply = await _text(stack, phones[0], word)
+        assert reply["replies"] == [], "Twilio sends its own confirmation for its keywords"
+        assert await _opted_out(stack, phones[0]), word
+        await _text(stack, phones[0], "START")
+        assert not await _opted_out(stack, phones[0])
+
+
+async def test_tuiding_and_td_opt_out_in_our_record_and_stop_our_sms(stack: LiveStack) -> None:
+    """退订 / TD are how merchants in China unsubscribe; Twilio does not know them (nothing is
+    blocked on its side), so our record must, and our send path honours it."""
+    merchant_id, phones = await stack.merchant(
+        [{"calls": [{"answer": "no-answer"}]}], language="zh-CN"
+    )
+    for word in ("退订", "td"):
+        reply = await _text(stack, phones[0], word)
+        assert any("退订" in text for text in reply["replies"]), "we confirm our own keywords"
+        assert await _opted_out(stack, phones[0]), word
+    body = stack.refund_body(merchant_id, deadline_in=25)
+    assert (await stack.intake(body)).status_code == 201
+    view = await stack.wait_view(
+        body["refund_id"], lambda v: any(a["channel"] == "sms" for a in v["attempts"])
+    )
+    (sms,) = [a for a in view["attempts"] if a["channel"] == "sms"]
+    assert sms["status"] == "opted_out" and sms["provider_sid"] is None, "never sent to Twilio"
+    log = await stack.sandbox_log()
+    assert not [e for e in log if e["kind"] == "message.created" and e.get("to") == phones[0]]
+    await stack.http.post(
+        f"/v1/refunds/{body['refund_id']}/resolution",
+        headers=stack.platform(),
+        json={"resolution": "cancelled", "event_id": f"ev-{body['refund_id']}"},
+    )

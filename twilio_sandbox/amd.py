@@ -1,7 +1,7 @@
 """Answering machine detection (AMD) as Twilio documents it, on a simulated clock.
 
 Create parameters and defaults (twilio-oai spec/json/twilio_api_v2010.json @ d50069b,
-CreateCall; https://www.twilio.com/docs/voice/answering-machine-detection; notes §2):
+CreateCall; https://www.twilio.com/docs/voice/answering-machine-detection):
 `MachineDetection` Enable | DetectMessageEnd (none by default), `AsyncAmd` (false),
 `AsyncAmdStatusCallback`, `AsyncAmdStatusCallbackMethod` (POST), `MachineDetectionTimeout`
 (30 s), `MachineDetectionSpeechThreshold` (2400 ms, 1000-6000), `…SpeechEndThreshold`

@@ -3,7 +3,7 @@
 An update "replaces what the live call is executing": new TwiML (`Url`+`Method` or `Twiml`)
 stops the current document at once and runs the new one; `Status=completed` hangs up, and
 `Status=canceled` ends a call that is still queued or ringing (Call resource, Update;
-twilio-oai CallUpdate enum `canceled`, `completed`; notes §10). Each wait of the call (queue,
+twilio-oai CallUpdate enum `canceled`, `completed`). Each wait of the call (queue,
 ring, AMD, speech, pauses, gather timeouts) listens to the mailbox, so an update takes effect
 in the middle of it, as on a phone line.
 """

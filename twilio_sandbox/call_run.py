@@ -1,10 +1,10 @@
 """One call's life: the CPS queue, dialling, ringing, the scripted answer, AMD, the end.
 
-Statuses and callbacks as Twilio reports them (twilio-oai `call_enum_status`; notes §3):
+Statuses and callbacks as Twilio reports them (twilio-oai `call_enum_status`):
 `initiated` when dialled (the resource stays `queued` until it rings), `ringing`, `answered`
 (`CallStatus=in-progress`), and the final `completed` event (`completed`, `busy`, `no-answer`,
 `failed`, `canceled`), each only if `StatusCallbackEvent` asked for it. AnsweredBy is never a
-status-callback field (notes §2.3): synchronous AMD sends it with the first TwiML request,
+status-callback field: synchronous AMD sends it with the first TwiML request,
 asynchronous AMD to AsyncAmdStatusCallback, and the resource keeps it in `answered_by`.
 """
 

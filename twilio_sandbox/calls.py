@@ -7,7 +7,7 @@ completed; none = completed only; another value is 21626), `StatusCallbackMethod
 (60 s default, 600 max, a bad value 21208 "Invalid Timeout"), the AMD parameters (amd.py).
 Update: `Url`/`Method`, `Twiml`, `Status` (completed | canceled), `FallbackUrl`,
 `StatusCallback`…; a call that is not queued, ringing or in progress is 400 / 21220 "Invalid
-call state" (notes §10).
+call state".
 """
 
 from __future__ import annotations

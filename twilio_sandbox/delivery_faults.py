@@ -3,7 +3,8 @@
 None of these is Twilio's default behaviour; each is an explicit fault a test asks for, on one
 number (the number's `faults` in the scenario) or for the whole account (SandboxConfig.faults,
 PUT /sandbox/faults). Twilio documents no ordering or exactly-once guarantee for its callbacks
-(issue 12 and /work/notes/twilio-facts.md §3.4), so an application must survive each of these.
+(twilio.com/docs/usage/webhooks/webhooks-connection-overrides), so an application must survive
+each of these.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ __all__ = [
     "error_body",
 ]
 
-# Titles from Twilio's error dictionary (https://www.twilio.com/docs/api/errors; notes §6).
+# Titles from Twilio's error dictionary (https://www.twilio.com/docs/api/errors).
 # SMS-only and call-only codes are told apart in scenario.py (channel_of).
 _API_MESSAGES = {
     20003: "Authenticate",

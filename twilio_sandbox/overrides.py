@@ -2,7 +2,7 @@
 
 https://www.twilio.com/docs/usage/webhooks/webhooks-connection-overrides: "Connection
 overrides will be passed on a per webhook URL basis in the form of "fragments" … The 1st
-key-value pair start with #." Ranges and defaults from that page (notes §3.4):
+key-value pair start with #." Ranges and defaults from that page:
 
 | key | meaning | valid | default |
 |---|---|---|---|
@@ -12,7 +12,7 @@ key-value pair start with #." Ranges and defaults from that page (notes §3.4):
 | rc | retry count | 0–5 | 1 |
 | rp | retry policy: comma list of ct, rt, 4xx, 5xx, all | — | none (see below) |
 
-The page's `rp` row could not be read (notes §3.4), so its default is not known. Issue 12's
+The page's `rp` row could not be read, so its default is not known. Issue 12's
 rule is that Twilio does not retry a failed callback unless the URL asks for it; the sandbox
 takes that strict reading: without `rp`, no failure is retried, whatever `rc` says. Invalid
 values are refused as Twilio does: a notification (11243 for `rp`; 11100 "Invalid URL format",

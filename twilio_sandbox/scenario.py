@@ -35,7 +35,7 @@ SmsOutcome = Literal["delivered", "undelivered", "failed"]
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 _DIGITS = re.compile(r"^[0-9*#]*$")
 _DEFAULT_SMS_ERROR = {"undelivered": 30003, "failed": 30008}
-# Which REST create each documented error refuses (/work/notes/twilio-facts.md §6): Twilio
+# Which REST create each documented error refuses (twilio.com/docs/api/errors/<code>): Twilio
 # never answers a call with an SMS-only code, nor a message with a call-only one.
 _SMS_ONLY = frozenset({21408, 21610, 21611, 21612, 21614, 21635})
 _CALL_ONLY = frozenset({21214, 21215, 21216, 21217})

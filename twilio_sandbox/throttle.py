@@ -4,12 +4,12 @@ https://www.twilio.com/docs/voice/api/call: "Calls are rate limited at the accou
 Calls Per Second (CPS). Calls beyond your account's CPS limit will be queued and will execute
 at the CPS rate. The queue_time parameter provides an estimate for how long before the call is
 executed. … By default, each account is granted one CPS for calls created via POST requests to
-the /Calls endpoint." (notes §9). So the default is 1 CPS and queueing: every create is taken
+the /Calls endpoint.". So the default is 1 CPS and queueing: every create is taken
 (201, status `queued`), starts at the next free slot, and reports the wait as `queue_time` (ms).
 
 `cps_overflow: refuse` is the sandbox's harder edge, for tests that want a client's pacing to
 show: a create that would put more than the limit in a sliding second answers 429 / 20429.
-Twilio answers 20429 for REST API concurrency, not for CPS (notes §6), so this mode is
+Twilio answers 20429 for REST API concurrency, not for CPS, so this mode is
 stricter than Twilio and never the default. `calls_per_second: 0` is an account without a CPS
 limit, kinder than any Twilio account.
 """

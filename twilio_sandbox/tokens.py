@@ -6,7 +6,6 @@ primary ("all requests to Twilio using your old primary Auth Token will result i
 `DELETE /v1/AuthTokens/Secondary` removes it. Webhooks are signed with the primary token only:
 error 57012 lists "a secondary token that has not been promoted to Primary AuthToken" among the
 causes of a signature that does not validate (https://www.twilio.com/docs/api/errors/57012).
-See /work/notes/twilio-facts.md §7.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ default, so it is allowed too). The Polly and Google voices and the languages th
 the entries of Twilio's generated TwiML voice enum (twilio/twilio-csharp
 `src/Twilio/TwiML/Voice/Say.cs` @ f6b1f01016af1cc39055cbc6805e7953e7c941ef, `VoiceEnum`),
 matched to their provider language codes (Polly's Zhiyu and Google's `cmn-CN-*` speak `cmn-CN`).
-See /work/notes/twilio-facts.md §1.
 
 A voice/language pair not listed here is not spoken: the sandbox is never kinder than Twilio,
 so a combination it cannot vouch for counts as one Twilio may refuse. Language codes compare

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +101,16 @@ class LiveStack:
                 return view
             if loop.time() > end:
                 raise AssertionError(f"condition not met in {timeout} s; last view: {view}")
+            await asyncio.sleep(0.3)
+
+    @staticmethod
+    async def wait_for(condition: Callable[[], Awaitable[bool]], timeout: float = 40) -> None:
+        """Poll ``condition`` until it holds (AssertionError after ``timeout`` seconds)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while not await condition():
+            if loop.time() > end:
+                raise AssertionError(f"condition not met in {timeout} s")
             await asyncio.sleep(0.3)
 
     async def outcome(self, refund_id: str, timeout: float = 60) -> str:
