@@ -18,12 +18,27 @@ from activities.common import logger_for
 from activities.types import LookedUp, LookupInput
 from db.attempts import attempt_by_key, record_report
 from db.engine import SessionFactory
+from db.models import NotificationAttempt
 from domain.vocabulary import Channel
-from notifier.base import Notifier
+from notifier.base import Notifier, SendLookup
 from notifier.errors import ProviderError
 from notifier.twilio_words import answerer
 
-__all__ = ["LookupActivities"]
+__all__ = ["LookupActivities", "record_lookup"]
+
+
+def record_lookup(attempt: NotificationAttempt, found: SendLookup) -> bool:
+    """Record what the provider's record says of the send, as any report (source "lookup")."""
+    if found.state is None:
+        return False
+    return record_report(
+        attempt,
+        found.state,
+        source="lookup",
+        error_code=found.error_code,
+        raw_answered_by=found.raw_answered_by,
+        duration_s=found.duration_s,
+    )
 
 
 class LookupActivities:
@@ -48,15 +63,7 @@ class LookupActivities:
         async with self._sessions() as session:
             attempt = await attempt_by_key(session, request.idempotency_key, for_update=True)
             assert attempt is not None
-            if found.state is not None:
-                record_report(
-                    attempt,
-                    found.state,
-                    source="lookup",
-                    error_code=found.error_code,
-                    raw_answered_by=found.raw_answered_by,
-                    duration_s=found.duration_s,
-                )
+            record_lookup(attempt, found)
             session.add(attempt)
             await session.commit()
             answered = found.answered_by or answerer(attempt.answered_by)

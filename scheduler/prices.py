@@ -17,7 +17,8 @@ import structlog
 from sqlalchemy import or_
 from sqlmodel import col, select
 
-from db.attempts import attempt_by_key, record_report
+from activities.lookups import record_lookup
+from db.attempts import attempt_by_key
 from db.engine import SessionFactory
 from db.models import NotificationAttempt, utcnow
 from domain.vocabulary import Channel, DeliveryState
@@ -100,17 +101,7 @@ async def _record(sessions: SessionFactory, key: str, found: SendLookup) -> _Rec
             return _Recorded(0, 0)
         priced = settled = 0
         if found.state in FINISHED and row.status not in FINISHED:
-            assert found.state is not None
-            settled = int(
-                record_report(
-                    row,
-                    found.state,
-                    source="lookup",
-                    error_code=found.error_code,
-                    raw_answered_by=found.raw_answered_by,
-                    duration_s=found.duration_s,
-                )
-            )
+            settled = int(record_lookup(row, found))
         if row.price is None and found.price.cost is not None:
             row.price, row.price_unit = found.price.cost, found.price.unit
             priced = 1
