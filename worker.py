@@ -24,6 +24,7 @@ from db.engine import make_engine, make_session_factory
 from notifier.base import Notifier
 from notifier.twilio_notifier import TwilioNotifier
 from observability.temporal_runtime import sdk_runtime
+from observability.worker_health import HealthInterceptor, WorkerHealth, serve_health
 from pacing import Pacer, PacingConfig
 from workflows.platform_webhooks import OutboundDeliveryWorkflow
 from workflows.refund_watch import RefundWatchWorkflow
@@ -39,9 +40,14 @@ def twilio_notifier(settings: Settings) -> TwilioNotifier:
 
 @asynccontextmanager
 async def build_worker(
-    client: Client, settings: Settings, notifier: Notifier | None = None
+    client: Client,
+    settings: Settings,
+    notifier: Notifier | None = None,
+    *,
+    health: WorkerHealth | None = None,
 ) -> AsyncIterator[Worker]:
-    """A worker wired to the database and notifier; clients are closed when the block exits."""
+    """A worker wired to the database and notifier, tuned by REFUNDWATCH_WORKER_* (its task
+    completions counted into ``health``); clients are closed when the block exits."""
     engine = make_engine(settings.database_url)
     own_notifier = notifier is None
     notifier = notifier or twilio_notifier(settings)
@@ -72,12 +78,14 @@ async def build_worker(
             task_queue=settings.temporal_task_queue,
             workflows=[RefundWatchWorkflow, OutboundDeliveryWorkflow],
             activities=activities,
-            # One poller caps first-task pickup near 55 workflows/s on the dev server.
-            max_concurrent_workflow_task_polls=8,
-            max_concurrent_activity_task_polls=8,
-            # Sends waiting for the shared rate limit hold an activity slot each; with too few
-            # slots the overflow would wait in Temporal's queue in arrival, not priority, order.
-            max_concurrent_activities=1000,
+            # Tuning: config/settings.py (REFUNDWATCH_WORKER_*) says why each default.
+            max_concurrent_workflow_task_polls=settings.worker_workflow_pollers,
+            max_concurrent_activity_task_polls=settings.worker_activity_pollers,
+            max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
+            max_concurrent_activities=settings.worker_max_activities,
+            max_concurrent_local_activities=settings.worker_max_local_activities,
+            max_cached_workflows=settings.worker_sticky_cache,
+            interceptors=[HealthInterceptor(health)] if health is not None else [],
             graceful_shutdown_timeout=timedelta(seconds=10),
         )
     finally:
@@ -97,15 +105,44 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with build_worker(client, settings) as worker, worker:
-        log.info(
-            "worker_started",
-            task_queue=settings.temporal_task_queue,
-            metrics_port=settings.metrics_port,
-        )
-        await stop.wait()
-        log.info("worker_stopping")
+    health = WorkerHealth(
+        client, settings.temporal_task_queue, float(settings.worker_ready_window_s)
+    )
+    port = settings.worker_health_port
+    runner = None if port is None else await serve_health(health, settings.worker_health_host, port)
+    try:
+        async with build_worker(client, settings, health=health) as worker, worker:
+            health.running = True
+            log.info(
+                "worker_started",
+                task_queue=settings.temporal_task_queue,
+                metrics_port=settings.metrics_port,
+                health_port=port,
+                workflow_pollers=settings.worker_workflow_pollers,
+                sticky_cache=settings.worker_sticky_cache,
+            )
+            await _until_stopped(stop, worker, health)
+            log.info("worker_stopping")
+            health.running = False
+    finally:
+        health.running = False
+        if runner is not None:
+            await runner.cleanup()
     log.info("worker_stopped")
+
+
+async def _until_stopped(stop: asyncio.Event, worker: Worker, health: WorkerHealth) -> None:
+    """Wait for SIGTERM/SIGINT; a worker that stops by itself (a fatal poll error) is not
+    live any more, and the process ends so that its supervisor restarts it."""
+    while not stop.is_set():
+        if not worker.is_running:
+            health.running = False
+            log.error("worker_stopped_unexpectedly")
+            return
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+        except TimeoutError:
+            continue
 
 
 def main() -> None:

@@ -122,6 +122,41 @@ class Settings(BaseSettings):
         default=None, ge=1, le=65535, validation_alias="REFUNDWATCH_METRICS_PORT"
     )
     metrics_host: str = Field(default="127.0.0.1", validation_alias="REFUNDWATCH_METRICS_HOST")
+    # The worker's tuning (docs/operations.md, "Sizing"). Pollers: concurrent long polls per
+    # task queue (one poller caps first-task pickup near 55 workflows/s on the dev server).
+    # Sticky cache: workflows kept in memory between tasks (~0.2 MiB each); a wake-up that
+    # misses it replays the whole history. Sends waiting for the shared rate limit hold an
+    # activity slot each: with too few slots the overflow would wait in Temporal's queue in
+    # arrival, not priority, order.
+    worker_workflow_pollers: int = Field(
+        default=8, ge=1, le=100, validation_alias="REFUNDWATCH_WORKER_WORKFLOW_POLLERS"
+    )
+    worker_activity_pollers: int = Field(
+        default=8, ge=1, le=100, validation_alias="REFUNDWATCH_WORKER_ACTIVITY_POLLERS"
+    )
+    worker_max_workflow_tasks: int = Field(
+        default=100, ge=2, le=10000, validation_alias="REFUNDWATCH_WORKER_MAX_WORKFLOW_TASKS"
+    )
+    worker_max_activities: int = Field(
+        default=1000, ge=1, le=100000, validation_alias="REFUNDWATCH_WORKER_MAX_ACTIVITIES"
+    )
+    worker_max_local_activities: int = Field(
+        default=200, ge=1, le=100000, validation_alias="REFUNDWATCH_WORKER_MAX_LOCAL_ACTIVITIES"
+    )
+    worker_sticky_cache: int = Field(
+        default=1000, ge=0, le=1000000, validation_alias="REFUNDWATCH_WORKER_STICKY_CACHE"
+    )
+    # The worker's own health endpoint (/livez, /readyz); unset = none. Ready = it completed a
+    # task, or Temporal saw its pollers, within REFUNDWATCH_WORKER_READY_WINDOW.
+    worker_health_port: int | None = Field(
+        default=None, ge=0, le=65535, validation_alias="REFUNDWATCH_WORKER_HEALTH_PORT"
+    )
+    worker_health_host: str = Field(
+        default="127.0.0.1", validation_alias="REFUNDWATCH_WORKER_HEALTH_HOST"
+    )
+    worker_ready_window_s: Seconds = Field(
+        default=90, ge=5, le=3600, validation_alias="REFUNDWATCH_WORKER_READY_WINDOW"
+    )
     # Scheduler: how often the reconciler runs, how long past its deadline an open refund may
     # stay before it is flagged overdue, and when (UTC, HH:MM) yesterday's loss report is written.
     reconcile_every_s: Seconds = Field(default=120, validation_alias="REFUNDWATCH_RECONCILE_EVERY")

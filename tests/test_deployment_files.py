@@ -63,7 +63,11 @@ def test_refundwatch_services_run_our_commands_with_known_settings() -> None:
         port = env["REFUNDWATCH_METRICS_PORT"]
         # scraped from the other containers
         assert env["REFUNDWATCH_METRICS_HOST"] == "0.0.0.0"  # noqa: S104
-        assert [str(p) for p in services[role]["expose"]] == [port]
+        health = env.get("REFUNDWATCH_WORKER_HEALTH_PORT")  # the worker's /livez, /readyz
+        assert [str(p) for p in services[role]["expose"]] == [port, *([health] if health else [])]
+    worker = services["worker"]
+    health_port = worker["environment"]["REFUNDWATCH_WORKER_HEALTH_PORT"]
+    assert f"localhost:{health_port}/readyz" in " ".join(worker["healthcheck"]["test"])
     literal = {k: v for k, v in scheduler["environment"].items() if "${" not in str(v)}
     overrides = {
         name: literal[str(field.validation_alias)]
