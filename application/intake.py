@@ -28,12 +28,28 @@ from db.models import Merchant, Refund, RiskAssessment, utcnow
 from domain.money import from_minor
 from risk import RiskInput, assess
 from risk.outcome_store import history_for_intake
+from risk.results import RiskAssessmentResult
 from workflows.ids import workflow_id_for
 
-__all__ = ["IntakeConflict", "IntakeResult", "UnknownMerchant", "take_refund"]
+__all__ = [
+    "RECENT_AMOUNTS",
+    "IntakeConflict",
+    "IntakeResult",
+    "UnknownMerchant",
+    "add_rows",
+    "differences",
+    "intake_body",
+    "log_received",
+    "new_rows",
+    "payload_digest",
+    "pick_reply_code",
+    "score",
+    "take_refund",
+    "typical_of",
+]
 
 log = structlog.get_logger(__name__)
-_HISTORY = 50
+RECENT_AMOUNTS = 50
 REPLY_CODES = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O: they read like 1 and 0 in an SMS
 
 
@@ -53,15 +69,15 @@ class IntakeResult:
     created: bool
 
 
-def _hash(canonical: dict[str, Any]) -> str:
+def payload_digest(canonical: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
-def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     fields: list[str] = []
     for key in sorted(set(old) | set(new)):
         if key == "signals" and isinstance(old.get(key), dict) and isinstance(new.get(key), dict):
-            fields += [f"signals.{name}" for name in _differences(old[key], new[key])]
+            fields += [f"signals.{name}" for name in differences(old[key], new[key])]
         elif old.get(key) != new.get(key):
             fields.append(key)
     return fields
@@ -72,18 +88,26 @@ async def _typical_amount(session: AsyncSession, merchant_id: str, currency: str
         select(Refund.amount_minor)
         .where(Refund.merchant_id == merchant_id, Refund.currency == currency)
         .order_by(col(Refund.created_at).desc())
-        .limit(_HISTORY)
+        .limit(RECENT_AMOUNTS)
     )
-    amounts = list((await session.exec(statement)).all())
-    return from_minor(int(median(amounts)), currency) if amounts else None
+    return typical_of(list((await session.exec(statement)).all()), currency)
+
+
+def typical_of(amounts: list[int], currency: str) -> Decimal | None:
+    """The merchant's typical amount: the median of its last 50 (minor units, newest first)."""
+    recent = amounts[:RECENT_AMOUNTS]
+    return from_minor(int(median(recent)), currency) if recent else None
 
 
 async def _free_reply_code(session: AsyncSession, merchant_id: str) -> str:
-    """The first letter not used by this merchant's open refunds: SMS replies say "1A", "2B"."""
     statement = select(Refund.reply_code).where(
         Refund.merchant_id == merchant_id, Refund.state == "open"
     )
-    used = {code for code in (await session.exec(statement)).all() if code}
+    return pick_reply_code({code for code in (await session.exec(statement)).all() if code})
+
+
+def pick_reply_code(used: set[str]) -> str:
+    """The first letter not used by this merchant's open refunds: SMS replies say "1A", "2B"."""
     for code in REPLY_CODES:
         if code not in used:
             return code
@@ -93,7 +117,11 @@ async def _free_reply_code(session: AsyncSession, merchant_id: str) -> str:
 async def _body(
     session: AsyncSession, refund: Refund, risk: RiskAssessment | None = None
 ) -> RefundIntakeOut:
-    risk = risk or await first_assessment(session, refund.refund_id)
+    return intake_body(refund, risk or await first_assessment(session, refund.refund_id))
+
+
+def intake_body(refund: Refund, risk: RiskAssessment) -> RefundIntakeOut:
+    """What intake answers for a stored refund (its first assessment)."""
     return RefundIntakeOut(
         refund_id=refund.refund_id,
         tracked=refund.tracked,
@@ -108,7 +136,7 @@ async def _body(
 
 async def take_refund(services: Services, request: RefundIn) -> IntakeResult:
     canonical = request.canonical()
-    digest = _hash(canonical)
+    digest = payload_digest(canonical)
     async with services.sessions() as session:
         existing = await session.get(Refund, request.refund_id)
         if existing is None:
@@ -120,7 +148,7 @@ async def take_refund(services: Services, request: RefundIn) -> IntakeResult:
             existing = await session.get(Refund, request.refund_id)
             assert existing is not None
         if existing.payload_hash != digest:
-            raise IntakeConflict(_differences(existing.intake, canonical))
+            raise IntakeConflict(differences(existing.intake, canonical))
         await ensure_watch_started(services, session, existing)
         return IntakeResult(await _body(session, existing), created=False)
 
@@ -138,18 +166,44 @@ async def _create(
     merchant = (await session.exec(locked)).first()
     if merchant is None:
         raise UnknownMerchant(request.merchant_id)
-    result = assess(
+    typical = await _typical_amount(session, request.merchant_id, request.currency)
+    result = await score(services, session, request, typical)
+    reply_code = await _free_reply_code(session, request.merchant_id) if result.tracked else None
+    refund, assessment = new_rows(request, canonical, digest, result, reply_code)
+    await add_rows(session, refund, assessment)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        return None
+    log_received(refund, assessment)
+    return refund, assessment, merchant
+
+
+async def score(
+    services: Services, session: AsyncSession, request: RefundIn, typical: Decimal | None
+) -> RiskAssessmentResult:
+    """The risk gate's verdict on one refund (``typical``: the merchant's median amount)."""
+    return assess(
         RiskInput(
             amount=request.amount,
             currency=request.currency,
             signals=request.signals,
-            merchant_typical_amount=await _typical_amount(
-                session, request.merchant_id, request.currency
-            ),
+            merchant_typical_amount=typical,
             history=await history_for_intake(session, request.signals, services.risk_rules),
         ),
         services.risk_rules,
     )
+
+
+def new_rows(
+    request: RefundIn,
+    canonical: dict[str, Any],
+    digest: str,
+    result: RiskAssessmentResult,
+    reply_code: str | None,
+) -> tuple[Refund, RiskAssessment]:
+    """The refund and its first assessment, as one intake stores them (single or batch)."""
     now = utcnow()
     refund = Refund(
         refund_id=request.refund_id,
@@ -164,7 +218,7 @@ async def _create(
         payload_hash=digest,
         intake=canonical,
         tracked=result.tracked,
-        reply_code=await _free_reply_code(session, request.merchant_id) if result.tracked else None,
+        reply_code=reply_code,
         workflow_id=workflow_id_for(request.refund_id) if result.tracked else None,
         state="open" if result.tracked else "untracked",
         stage="received" if result.tracked else "not_tracked",
@@ -180,40 +234,45 @@ async def _create(
         rules_version=result.rules_version,
         created_at=now,
     )
+    return refund, assessment
+
+
+async def add_rows(session: AsyncSession, refund: Refund, assessment: RiskAssessment) -> None:
+    """Add the rows and their two audit entries to the session (the caller commits)."""
     session.add(refund)
     session.add(assessment)
     await append_audit(
         session,
         kind="refund.received",
         actor="platform",
-        refund_id=request.refund_id,
-        merchant_id=request.merchant_id,
-        detail={"order_id": request.order_id, "amount": f"{request.currency} {request.amount}"},
+        refund_id=refund.refund_id,
+        merchant_id=refund.merchant_id,
+        detail={
+            "order_id": refund.order_id,
+            "amount": f"{refund.currency} {from_minor(refund.amount_minor, refund.currency)}",
+        },
     )
     await append_audit(
         session,
         kind="risk.assessed",
         actor="refundwatch",
-        refund_id=request.refund_id,
-        merchant_id=request.merchant_id,
+        refund_id=refund.refund_id,
+        merchant_id=refund.merchant_id,
         detail={
-            "score": result.score,
-            "level": result.level.value,
-            "tracked": result.tracked,
-            "reasons": [r["text"] for r in reasons],
-            "rules_version": result.rules_version,
+            "score": assessment.score,
+            "level": assessment.level,
+            "tracked": assessment.tracked,
+            "reasons": [r["text"] for r in assessment.reasons],
+            "rules_version": assessment.rules_version,
         },
     )
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        return None
+
+
+def log_received(refund: Refund, assessment: RiskAssessment) -> None:
     log.info(
         "refund_received",
-        refund_id=request.refund_id,
-        merchant_id=request.merchant_id,
-        tracked=result.tracked,
-        score=result.score,
+        refund_id=refund.refund_id,
+        merchant_id=refund.merchant_id,
+        tracked=refund.tracked,
+        score=assessment.score,
     )
-    return refund, assessment, merchant

@@ -213,6 +213,33 @@ class RefundIntakeOut(BaseModel):
     workflow_id: str | None
 
 
+MAX_BATCH = 500
+
+
+class RefundBatchIn(_Strict):
+    """Up to 500 refunds; each item is checked on its own (an item that is not a valid refund
+    gets its own 422 result and the others are still taken)."""
+
+    refunds: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class RefundBatchItemOut(BaseModel):
+    index: int = Field(description="The item's position in the request")
+    refund_id: str | None = Field(description="As sent (None when the item had none)")
+    status: int = Field(
+        description="What the single endpoint would answer: 201 taken, 200 the same refund was "
+        "received before, 409 same refund_id with different content, 422 invalid or unknown "
+        "merchant, 503 stored but its watch did not start (send the item again)"
+    )
+    refund: RefundIntakeOut | None = None
+    error: Any = Field(None, description="The single endpoint's error detail, for 409/422/503")
+
+
+class RefundBatchOut(BaseModel):
+    results: list[RefundBatchItemOut]
+    counts: dict[str, int] = Field(description="How many items got each status")
+
+
 class ResolutionRequest(_Strict):
     resolution: Resolution
     event_id: str = Field(pattern=_ID, description="The platform's event id; repeats are ignored")

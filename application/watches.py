@@ -7,6 +7,7 @@ workflow id, its input and the ``workflow.started`` audit entry are the same eit
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 import structlog
@@ -22,7 +23,12 @@ from risk.abnormal import is_abnormal
 from workflows.inputs import QuietWindow, RefundWatchInput
 from workflows.starter import start_watch
 
-__all__ = ["ensure_watch_started", "first_assessment", "quiet_windows_for"]
+__all__ = [
+    "ensure_watch_started",
+    "ensure_watches_started",
+    "first_assessment",
+    "quiet_windows_for",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -94,6 +100,13 @@ async def ensure_watch_started(
         services.settings.temporal_task_queue,
         _watch_input(services, refund, risk, merchant),
     )
+    await _mark_started(services, session, refund, workflow_id)
+    await session.commit()
+
+
+async def _mark_started(
+    services: Services, session: AsyncSession, refund: Refund, workflow_id: str
+) -> None:
     refund.workflow_started_at = utcnow()
     session.add(refund)
     await append_audit(
@@ -105,5 +118,37 @@ async def ensure_watch_started(
         detail={"workflow_id": workflow_id, "policy": services.policy.version},
         dedup_key=f"{workflow_id}:started",
     )
-    await session.commit()
     log.info("watch_started", refund_id=refund.refund_id, workflow_id=workflow_id)
+
+
+async def ensure_watches_started(
+    services: Services,
+    session: AsyncSession,
+    items: list[tuple[Refund, RiskAssessment, Merchant]],
+    *,
+    concurrency: int = 32,
+) -> dict[str, Exception]:
+    """Start many watches at once (a batch intake), record the started ones in one commit, and
+    return the refunds whose start failed with why (stored: a repeated request starts them)."""
+    gate = asyncio.Semaphore(concurrency)
+    wanted = [item for item in items if item[0].tracked and item[0].workflow_started_at is None]
+
+    async def start(refund: Refund, risk: RiskAssessment, merchant: Merchant) -> str:
+        async with gate:
+            return await start_watch(
+                services.temporal,
+                services.settings.temporal_task_queue,
+                _watch_input(services, refund, risk, merchant),
+            )
+
+    outcomes = await asyncio.gather(*(start(*item) for item in wanted), return_exceptions=True)
+    failed: dict[str, Exception] = {}
+    for (refund, _, _), outcome in zip(wanted, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            failed[refund.refund_id] = outcome
+        elif isinstance(outcome, str):
+            await _mark_started(services, session, refund, outcome)
+        else:
+            raise outcome  # a BaseException (cancellation): not ours to swallow
+    await session.commit()
+    return failed

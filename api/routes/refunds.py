@@ -10,10 +10,13 @@ from api.auth import PlatformCaller
 from api.deps import Svc
 from application import platform_events
 from application.intake import IntakeConflict, UnknownMerchant, take_refund
+from application.intake_batch import take_refunds
 from application.platform_events import EventConflict, RefundClosed, RefundNotFound, StoredEvent
 from application.schemas import (
     DeadlineRequest,
     PlatformEventOut,
+    RefundBatchIn,
+    RefundBatchOut,
     RefundIn,
     RefundIntakeOut,
     ResolutionRequest,
@@ -68,6 +71,22 @@ async def receive_refund(
     if not result.created:
         response.status_code = status.HTTP_200_OK
     return result.body
+
+
+@router.post(
+    "/batch",
+    response_model=RefundBatchOut,
+    responses={
+        200: {"description": "One result per item, in order, each with its own status"},
+        422: {"description": "The envelope itself is invalid (no list, empty, over 500 items)"},
+    },
+)
+async def receive_refunds(
+    body: RefundBatchIn, services: Svc, _caller: PlatformCaller
+) -> RefundBatchOut:
+    """Up to 500 refunds in one request (backfills, reconciliation). Each item is answered as
+    ``POST /v1/refunds`` would answer it alone (201, 200, 409, 422, 503), in one transaction."""
+    return await take_refunds(services, body.refunds)
 
 
 def _answer(refund_id: str, event_id: str, stored: StoredEvent) -> PlatformEventOut:
