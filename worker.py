@@ -21,6 +21,7 @@ from activities.sends import SendActivities, SendConfig
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
 from db.engine import make_engine, make_session_factory
+from domain.action_links import link_key
 from notifier.base import Notifier
 from notifier.twilio_notifier import TwilioNotifier
 from observability.temporal_runtime import sdk_runtime
@@ -59,6 +60,8 @@ async def build_worker(
             public_base_url=settings.public_base_url,
             sms_per_merchant_per_hour=settings.sms_per_merchant_per_hour,
             settle_after_s=float(settings.send_settle_after_s),
+            link_key=link_key(settings.merchant_token_secret.get_secret_value()),
+            link_base_url=settings.link_base_url,
         ),
         pacer=Pacer(sessions, PacingConfig.from_settings(settings)),
     )

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities.types import SendInput, SendResult
 from db.attempts import attempt_by_key, nth_contact
+from db.merchant_links import mint_link
 from db.models import Contact, Merchant, NotificationAttempt, Refund, utcnow
 from domain.sending import SendFacts
 from domain.vocabulary import AttemptState, Channel, Purpose, RefundState, SendStatus
@@ -23,6 +24,7 @@ __all__ = [
     "SendConfig",
     "SendContext",
     "deliver",
+    "link_for",
     "message_body",
     "other_open_refunds",
     "read_send_facts",
@@ -70,10 +72,7 @@ async def _sms_cap_reached(session: AsyncSession, merchant_id: str, per_hour: in
     return int(sent) >= per_hour
 
 
-async def other_open_refunds(
-    session: AsyncSession, refund: Refund, merchant: Merchant
-) -> list[RefundFacts]:
-    """The merchant's other open refunds: one SMS lists them all (with their reply codes)."""
+async def _open_others(session: AsyncSession, refund: Refund) -> list[Refund]:
     statement = (
         select(Refund)
         .where(
@@ -83,7 +82,28 @@ async def other_open_refunds(
         )
         .order_by(col(Refund.deadline_at))
     )
-    return [refund_facts(other, merchant) for other in (await session.exec(statement)).all()]
+    return list((await session.exec(statement)).all())
+
+
+async def other_open_refunds(
+    session: AsyncSession, refund: Refund, merchant: Merchant
+) -> list[RefundFacts]:
+    """The merchant's other open refunds: one SMS lists them all (with their reply codes)."""
+    return [refund_facts(other, merchant) for other in await _open_others(session, refund)]
+
+
+async def link_for(
+    session: AsyncSession, config: SendConfig, refund: Refund, key: str, *, alone: bool
+) -> str:
+    """Mint the action link this SMS carries (in the send's transaction; not committed): the
+    refund and, unless ``alone`` (a dispute's reminder), the merchant's other open refunds."""
+    if config.link_key is None:
+        return ""
+    others = [] if alone else await _open_others(session, refund)
+    token = await mint_link(
+        session, config.link_key, refund.merchant_id, [refund, *others], attempt_key=key
+    )
+    return f"{(config.link_base_url or config.public_base_url).rstrip('/')}/m/{token}"
 
 
 def resume_earlier(existing: NotificationAttempt) -> SendResult:
@@ -125,6 +145,10 @@ class SendConfig:
     # A send whose create got no answer counts as never sent once the provider's records
     # have not shown it for this long (activities/send_settle.py).
     settle_after_s: float = 20.0
+    # The action links' HMAC key (domain/action_links.link_key); None: SMS carry no link
+    # (unit tests of the send path only). Links go under link_base_url, else public_base_url.
+    link_key: bytes | None = None
+    link_base_url: str | None = None
 
 
 # Our callback URLs ask Twilio to retry a failed delivery, which it does not do by default:

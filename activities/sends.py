@@ -8,6 +8,7 @@ call the provider, record what the provider said. What each step records is in d
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from activities.send_facts import (
     SendConfig,
     SendContext,
     deliver,
+    link_for,
     message_body,
     other_open_refunds,
     read_send_facts,
@@ -31,6 +33,7 @@ from db.attempts import append_status, attempt_by_key, claim_attempt, mark_accep
 from db.engine import SessionFactory
 from db.models import Contact, NotificationAttempt
 from domain.sending import Hold, hold_for
+from domain.sms_length import sms_length
 from domain.vocabulary import AttemptState, Channel, Purpose, SendStatus
 from messages.facts import message_facts
 from notifier.base import (
@@ -98,11 +101,6 @@ class SendActivities:
                 return await self._not_sent(session, hold, request, existing, logger)
             assert contact is not None
             evidence = request.purpose == Purpose.EVIDENCE
-            body = None
-            if channel == Channel.SMS:
-                message = await message_facts(session, refund, merchant, evidence=evidence)
-                others = [] if evidence else await other_open_refunds(session, refund, merchant)
-                body = message_body(message, others)
             attempt = existing or await claim_attempt(
                 session,
                 {
@@ -120,9 +118,21 @@ class SendActivities:
                 attempt.status = AttemptState.CLAIMED
             if hold is not None:  # opted out or throttled: the claim records why
                 return await self._held(session, hold, attempt, logger)
+            body = None
+            if channel == Channel.SMS and attempt.body:
+                body = attempt.body  # a retry sends the text (and the link) it stored
+            elif channel == Channel.SMS:
+                message = await message_facts(session, refund, merchant, evidence=evidence)
+                others = [] if evidence else await other_open_refunds(session, refund, merchant)
+                # Minted in this transaction: the link exists exactly when the claim has its text.
+                link = await link_for(session, self._config, refund, key, alone=evidence)
+                body = message_body(replace(message, link=link), others)
             # The text is kept with the claim: if the create gets no answer, it is how this
             # send is recognised among the provider's records.
             attempt.body = body
+            if body is not None:
+                length = sms_length(body)
+                attempt.encoding, attempt.segments = length.encoding, length.segments
             session.add(attempt)
             await session.commit()
             if resend:

@@ -167,3 +167,24 @@ report_cmds.register(app)  # refunds at-risk, losses, merchant show
 
 if __name__ == "__main__":
     app()
+
+
+@app.command("sms-lengths")
+def sms_lengths() -> None:
+    """Segments of every default SMS template in each language (with a production link)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from domain.sms_length import sms_length
+    from messages.sms_samples import TEMPLATES, sample
+
+    table = Table(title="default SMS templates: encoding, length, segments")
+    for column in ("template", "language", "encoding", "units", "segments"):
+        table.add_column(column)
+    for template in TEMPLATES:
+        for language in ("zh-CN", "en"):
+            length = sms_length(sample(template, language))
+            table.add_row(
+                template, language, length.encoding, str(length.units), str(length.segments)
+            )
+    Console().print(table)

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
         default=20, ge=0, le=600, validation_alias="REFUNDWATCH_SEND_SETTLE_AFTER"
     )
     public_base_url: str = Field(validation_alias="PUBLIC_BASE_URL")
+    # Where the merchants' action links point (/m/<token> in every SMS); a short public host
+    # keeps the SMS short. Unset: PUBLIC_BASE_URL.
+    link_base_url: str | None = Field(default=None, validation_alias="REFUNDWATCH_LINK_BASE_URL")
 
     policy_path: Path = Field(default=DEFAULT_POLICY, validation_alias="REFUNDWATCH_POLICY")
     risk_rules_path: Path = Field(
@@ -99,6 +102,7 @@ class Settings(BaseSettings):
     )
     # Merchant tokens are minted from this secret (`refundwatch token merchant ID`), so the API
     # can tell which merchant is calling without a token table.
+    # Action links (/m/<token>) are signed with a key derived from it (domain/action_links.py).
     merchant_token_secret: SecretStr = Field(validation_alias="REFUNDWATCH_MERCHANT_TOKEN_SECRET")
 
     # Outbound pacing shared by all workers (pacing/, docs/pacing.md). Twilio's defaults:

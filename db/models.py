@@ -152,6 +152,9 @@ class NotificationAttempt(SQLModel, table=True):
     # The SMS text as sent: how a send whose create got no answer is recognised among the
     # provider's own records (activities/sends.py).
     body: str | None = Field(default=None, max_length=1600)
+    # How the SMS text is sent and billed (domain/sms_length.py): gsm7 | ucs2, and segments.
+    encoding: str | None = Field(default=None, max_length=4)
+    segments: int | None = None
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 

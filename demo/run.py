@@ -26,6 +26,7 @@ from api.auth import merchant_token
 from db.migrate import upgrade
 from demo.payloads import merchant_body, refund_body
 from demo.processes import Stack, port_free
+from domain.sms_length import sms_length
 
 __all__ = ["run_demo"]
 
@@ -203,6 +204,7 @@ async def _watch(
 ) -> None:
     seen: dict[str, tuple[str, ...]] = {}
     resolved: set[str] = set()
+    texted: set[str] = set()
     support = {"Authorization": f"Bearer {SUPPORT_TOKEN}"}
     while True:
         stack.check_alive()
@@ -217,6 +219,9 @@ async def _watch(
                 str(len([a for a in attempts if a["channel"] == "sms"])), str(len(calls)),
                 calls[-1]["status"] if calls else "",
             )  # fmt: skip
+            sms_seen = any(a["channel"] == "sms" for a in attempts)
+            if refund.refund_id not in texted and sms_seen and await _print_sms(refund):
+                texted.add(refund.refund_id)
             if seen.get(refund.refund_id) != state:
                 seen[refund.refund_id] = state
                 detail = f"stage={view['stage']}"
@@ -256,6 +261,28 @@ async def _watch(
         if open_count == 0 or datetime.now(UTC) > deadline + timedelta(seconds=30):
             return
         await asyncio.sleep(1.0)
+
+
+async def _print_sms(refund: DemoRefund) -> bool:
+    """Show the SMS the merchant got (from the sandbox's outbox), with its action link."""
+    merchant = next(m for m in MERCHANTS if m["merchant_id"] == refund.merchant_id)
+    phones = {c["phone"] for c in merchant["contacts"]}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{SANDBOX_PORT}") as sandbox:
+        messages = (await sandbox.get("/sandbox/messages")).json()
+    bodies = [m["body"] for m in messages if m["to"] in phones and refund.refund_id in m["body"]]
+    if not bodies:
+        return False
+    body = bodies[0]
+    length = sms_length(body)
+    console.print(
+        f"        {refund.refund_id} SMS ({length.encoding}, {length.segments} segments): {body}",
+        markup=False,
+        highlight=False,
+    )
+    for word in body.replace("：", " ").split():
+        if "/m/" in word:
+            console.print(f"        [bold]action link[/] {word}")
+    return True
 
 
 async def _upload_evidence(client: httpx.AsyncClient, refund: DemoRefund) -> None:

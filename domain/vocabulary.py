@@ -52,6 +52,9 @@ class Channel(StrEnum):
     IN_APP = "in_app"
     SMS = "sms"
     CALL = "call"
+    # An answer given on the merchant page behind an SMS's action link (/m/<token>); never a
+    # channel the watch sends on.
+    LINK = "link"
 
 
 class Stage(StrEnum):

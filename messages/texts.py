@@ -1,4 +1,10 @@
-"""What merchants read and hear, per language. Facts come in; no personal data goes out in logs."""
+"""What merchants read and hear, per language. Facts come in; no personal data goes out in logs.
+
+Every sentence is a msgid of the one catalogue (messages/i18n.py); the Chinese lives in
+messages/locale/zh_CN/LC_MESSAGES/refundwatch.po. SMS texts are kept to one or two segments
+(domain/sms_length.py): when the merchant's other open refunds would push a text past two,
+they are counted instead of listed (the link opens all of them).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from domain.sms_length import sms_length
 from domain.vocabulary import Action
+from messages.i18n import Gettext, gettext_for
 
 __all__ = [
+    "SMS_SEGMENT_BUDGET",
     "RefundFacts",
     "call_script",
     "confirmation",
+    "duration_text",
     "evidence_sms_text",
     "in_app_text",
     "next_refund_intro",
@@ -19,6 +29,8 @@ __all__ = [
     "sms_text",
     "voicemail_text",
 ]
+
+SMS_SEGMENT_BUDGET = 2
 
 
 @dataclass(frozen=True)
@@ -33,168 +45,158 @@ class RefundFacts:
     abnormal: bool = False
     # Set while the merchant's evidence for a dispute is awaited: the time left to submit it.
     evidence_left: timedelta | None = None
+    # The merchant's action link (/m/<token>) for this message; "" when there is none.
+    link: str = ""
 
 
 def _codes(facts: RefundFacts) -> tuple[str, str]:
     return f"1{facts.reply_code}", f"2{facts.reply_code}"
 
 
-def _reject_code(facts: RefundFacts) -> str:
-    return f"3{facts.reply_code}"
-
-
-def _hours(delta: timedelta, language: str) -> str:
+def duration_text(delta: timedelta, language: str) -> str:
+    _ = gettext_for(language)
     minutes = max(0, int(delta.total_seconds() // 60))
     if minutes >= 120:
-        value = f"{minutes // 60}"
-        return f"{value}小时" if language.startswith("zh") else f"{value} hours"
-    return f"{minutes}分钟" if language.startswith("zh") else f"{minutes} minutes"
+        return _("%(n)s hours") % {"n": minutes // 60}
+    return _("%(n)s minutes") % {"n": minutes}
+
+
+def _base(facts: RefundFacts) -> dict[str, str]:
+    return {
+        "refund": facts.refund_id,
+        "order": facts.order_id,
+        "amount": facts.amount,
+        "left": duration_text(facts.time_left, facts.language),
+    }
 
 
 def in_app_text(facts: RefundFacts, purpose: str) -> str:
-    left = _hours(facts.time_left, facts.language)
     if purpose == "evidence":
         return _evidence_text(facts)
-    if facts.language.startswith("zh"):
-        if purpose == "reminder":
-            return f"提醒：退款 {facts.refund_id}（{facts.amount}）仍未处理，{left}后将自动同意。"
-        return (
-            f"退款 {facts.refund_id}（订单 {facts.order_id}，{facts.amount}）"
-            f"将在{left}后自动同意，请尽快处理。"
-        )
+    _ = gettext_for(facts.language)
     if purpose == "reminder":
-        return (
-            f"Reminder: refund {facts.refund_id} ({facts.amount}) is still open and will be "
-            f"auto-approved in {left}."
-        )
-    return (
-        f"Refund {facts.refund_id} (order {facts.order_id}, {facts.amount}) will be "
-        f"auto-approved in {left}. Please review it."
-    )
+        return _(
+            "Reminder: refund %(refund)s (%(amount)s) is still open and will be "
+            "auto-approved in %(left)s."
+        ) % _base(facts)
+    return _(
+        "Refund %(refund)s (order %(order)s, %(amount)s) will be auto-approved in %(left)s. "
+        "Please review it."
+    ) % _base(facts)
+
+
+def _link(_: Gettext, facts: RefundFacts) -> str:
+    # The separator is part of the msgid: Chinese needs no space before the link.
+    return _(" Answer in one tap: %(link)s") % {"link": facts.link} if facts.link else ""
 
 
 def sms_text(facts: RefundFacts, others: Sequence[RefundFacts] = ()) -> str:
-    """One SMS for this refund; the merchant's other open refunds are listed in the same message
-    (with their own reply codes) so several alerts do not arrive as several texts."""
-    zh = facts.language.startswith("zh")
+    """One SMS for this refund, with its action link; the merchant's other open refunds are
+    listed (with their own reply codes) so several alerts do not arrive as several texts —
+    or only counted when listing them would take the text past two segments."""
+    _ = gettext_for(facts.language)
     handle, dispute = _codes(facts)
-    left = _hours(facts.time_left, facts.language)
-    reject = _reject_code(facts)
-    if zh:
+    reject = f"3{facts.reply_code}"
+    values = {**_base(facts), "handle": handle, "dispute": dispute, "reject": reject}
+    if facts.abnormal:
         text = (
-            f"【退款提醒】退款 {facts.refund_id}（{facts.amount}）将在{left}后自动同意。"
-            f"回复{handle}立即处理，回复{dispute}标记异常。"
+            _(
+                "refundwatch: refund %(refund)s (%(amount)s) will be auto-approved in %(left)s. "
+                "Reply %(handle)s to handle it now, %(dispute)s if it is abnormal, %(reject)s to "
+                "reject it as abnormal."
+            )
+            % values
         )
-        if facts.abnormal:
-            text += f"回复{reject}以异常为由拒绝。"
     else:
         text = (
-            f"refundwatch: refund {facts.refund_id} ({facts.amount}) will be auto-approved in "
-            f"{left}. Reply {handle} to handle it now, {dispute} if it is abnormal."
+            _(
+                "refundwatch: refund %(refund)s (%(amount)s) will be auto-approved in %(left)s. "
+                "Reply %(handle)s to handle it now, %(dispute)s if it is abnormal."
+            )
+            % values
         )
-        if facts.abnormal:
-            text = text[:-1] + f", {reject} to reject it as abnormal."
-    listed = [
-        f"{o.refund_id} {o.amount} ({_hours(o.time_left, o.language)}): "
-        + ("回复" if zh else "reply ")
-        + "/".join(_codes(o))
+    link = _link(_, facts)
+    if not others:
+        return text + link
+    listed = "; ".join(
+        _("%(refund)s %(amount)s (%(left)s): reply %(codes)s")
+        % {**_base(o), "codes": "/".join(_codes(o))}
         for o in others[:4]
-    ]
-    if listed:
-        text += (" 另有待处理退款：" if zh else " Also open: ") + "; ".join(listed) + "."
-    return text
+    )
+    counted = _("%(count)s more open refunds are on the page.") % {"count": len(others)}
+    for extra in (_("Also open: %(list)s.") % {"list": listed}, counted):
+        candidate = text + " " + extra + link
+        if sms_length(candidate).segments <= SMS_SEGMENT_BUDGET:
+            return candidate
+    return text + link  # the page lists them all
 
 
 def _evidence_text(facts: RefundFacts) -> str:
-    left = _hours(facts.evidence_left or timedelta(0), facts.language)
-    if facts.language.startswith("zh"):
-        return (
-            f"您已对退款 {facts.refund_id}（{facts.amount}）提出异议，但尚未提交证据，"
-            f"还剩{left}。请在商家后台上传。"
-        )
-    return (
-        f"You disputed refund {facts.refund_id} ({facts.amount}); evidence is still missing, "
-        f"{left} left. Please upload it in the merchant app."
-    )
+    _ = gettext_for(facts.language)
+    left = duration_text(facts.evidence_left or timedelta(0), facts.language)
+    return _(
+        "You disputed refund %(refund)s (%(amount)s); evidence is still missing, %(left)s "
+        "left. Please upload it in the merchant app."
+    ) % {**_base(facts), "left": left}
 
 
 def evidence_sms_text(facts: RefundFacts) -> str:
-    """The lighter ladder after a dispute: no reply codes, just what is missing and by when."""
-    return ("【退款提醒】" if facts.language.startswith("zh") else "refundwatch: ") + (
-        _evidence_text(facts)
-    )
+    """The lighter ladder after a dispute: no reply codes, what is missing, by when, and the
+    link (the page takes a photo straight from the camera)."""
+    _ = gettext_for(facts.language)
+    link = _(" Upload here: %(link)s") % {"link": facts.link} if facts.link else ""
+    return _("refundwatch:") + " " + _evidence_text(facts) + link
 
 
 def call_script(facts: RefundFacts) -> tuple[str, str]:
     """(message, prompt) spoken on the call."""
-    left = _hours(facts.time_left, facts.language)
-    zh = facts.language.startswith("zh")
+    _ = gettext_for(facts.language)
     if facts.evidence_left is not None:
-        again = "重听请按星号键。" if zh else "Press star to hear this again."
-        return (("您好，" if zh else "Hello. ") + _evidence_text(facts), again)
-    if zh:
-        reject = "以异常为由拒绝该退款请按3，" if facts.abnormal else ""
-        return (
-            f"您好，这里是退款提醒。订单 {facts.order_id} 的退款 {facts.amount} "
-            f"将在{left}后自动同意。",
-            f"立即处理请按1，退款异常请按2，{reject}重听请按星号键。",
-        )
-    reject = "Press 3 to reject this refund as abnormal. " if facts.abnormal else ""
+        return (_("Hello.") + " " + _evidence_text(facts), _("Press star to hear this again."))
+    reject = _("Press 3 to reject this refund as abnormal.") + " " if facts.abnormal else ""
     return (
-        f"Hello, this is a refund alert. The refund of {facts.amount} for order "
-        f"{facts.order_id} will be approved automatically in {left}.",
-        "Press 1 if you will handle it now. Press 2 if the refund is abnormal. "
-        f"{reject}Press star to hear this again.",
+        _(
+            "Hello, this is a refund alert. The refund of %(amount)s for order %(order)s "
+            "will be approved automatically in %(left)s."
+        )
+        % _base(facts),
+        _("Press 1 if you will handle it now. Press 2 if the refund is abnormal.")
+        + " "
+        + reject
+        + _("Press star to hear this again."),
     )
 
 
 def voicemail_text(facts: RefundFacts) -> str:
     """Left on an answering machine after its greeting: what is at stake and where to answer
-    (the SMS carries the reply codes; a call cannot be answered by a machine)."""
-    left = _hours(facts.time_left, facts.language)
-    if facts.language.startswith("zh"):
-        return (
-            f"您好，这里是退款提醒。订单 {facts.order_id} 的退款 {facts.amount} 将在{left}后"
-            "自动同意。请查看我们发给您的短信或商家后台，尽快处理。再见。"
-        )
-    return (
-        f"Hello, this is a refund alert. The refund of {facts.amount} for order "
-        f"{facts.order_id} will be approved automatically in {left}. Please check the SMS we "
-        "sent you, or the merchant app, and answer it soon. Goodbye."
-    )
+    (the SMS carries the link and the reply codes; a machine cannot press keys)."""
+    _ = gettext_for(facts.language)
+    return _(
+        "Hello, this is a refund alert. The refund of %(amount)s for order %(order)s will be "
+        "approved automatically in %(left)s. We sent you a text message with a link: open it "
+        "to answer in one tap. Goodbye."
+    ) % _base(facts)
 
 
 def confirmation(action: str, language: str) -> str:
-    zh = language.startswith("zh")
+    _ = gettext_for(language)
     if action == Action.HANDLE_NOW:
-        return (
-            "已记录：您将立即处理。谢谢。" if zh else "Recorded: you will handle it now. Thank you."
-        )
+        return _("Recorded: you will handle it now. Thank you.")
     if action == Action.DISPUTE:
-        return (
-            "已记录：您认为该退款异常。谢谢。"
-            if zh
-            else "Recorded: you flagged this refund as abnormal. Thank you."
-        )
+        return _("Recorded: you flagged this refund as abnormal. Thank you.")
     if action == Action.REJECT:
-        return (
-            "已记录：您以异常为由拒绝该退款，风险原因已作为证据提交。谢谢。"
-            if zh
-            else "Recorded: you rejected this refund as abnormal; its risk reasons are attached "
+        return _(
+            "Recorded: you rejected this refund as abnormal; its risk reasons are attached "
             "as evidence. Thank you."
         )
-    return "未识别的按键。" if zh else "Sorry, that key is not an option."
+    return _("Sorry, that key is not an option.")
 
 
 def no_further_answer(language: str) -> str:
     """Said when a key press does not count any more (the refund closed, or is disputed)."""
-    if language.startswith("zh"):
-        return "该退款无需再次回复。谢谢。"
-    return "This refund needs no further answer. Thank you."
+    return gettext_for(language)("This refund needs no further answer. Thank you.")
 
 
 def next_refund_intro(language: str) -> str:
     """Said before the next open refund when one call walks through several."""
-    if language.startswith("zh"):
-        return "您还有一笔退款待处理。"
-    return "You have another refund waiting."
+    return gettext_for(language)("You have another refund waiting.")

@@ -35,7 +35,11 @@ class AttemptView(BaseModel):
     error_code: int | None
     answered_by: str | None
     duration_seconds: int | None
-    price: str | None
+    price: str | None  # what the provider billed (its own record, settled later)
+    price_unit: str | None = None
+    # SMS: how it was encoded and into how many billed segments (domain/sms_length.py).
+    encoding: str | None = None
+    segments: int | None = None
     status_history: list[dict[str, Any]]
     created_at: datetime
 
@@ -149,6 +153,9 @@ async def load_refund_view(session: AsyncSession, refund_id: str) -> RefundView 
                 answered_by=a.answered_by,
                 duration_seconds=a.duration_seconds,
                 price=str(a.price) if a.price is not None else None,
+                price_unit=a.price_unit,
+                encoding=a.encoding,
+                segments=a.segments,
                 status_history=a.status_history,
                 created_at=a.created_at,
             )

@@ -8,7 +8,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import db.merchant_links
+import db.models  # noqa: F401
 from db.engine import make_engine
 
 target_metadata = SQLModel.metadata
