@@ -138,7 +138,7 @@ async def _until_stopped(stop: asyncio.Event, worker: Worker, health: WorkerHeal
     """Wait for SIGTERM/SIGINT; a worker that stops by itself (a fatal poll error) is not
     live any more, and the process ends so that its supervisor restarts it."""
     while not stop.is_set():
-        if not worker.is_running:
+        if worker.is_shutdown:  # (is_running is False until its run task has started)
             health.running = False
             log.error("worker_stopped_unexpectedly")
             return

@@ -1,13 +1,22 @@
-"""The baseline workflow: nothing but what Temporal itself costs (a start, a signal, a query).
+"""The baseline workflows: nothing but what Temporal itself costs.
 
-In its own module: the workflow sandbox refuses classes defined in ``__main__``.
+- :class:`BareWorkflow`: a start, a signal, a query (intake and answer-latency baselines).
+- :class:`BareTimerWorkflow`: sleep until a due time, then one activity that records when it
+  ran (``bench_bare_fired``) — the timer-precision and capacity baselines, the shape of one
+  watch's step without any of its bookkeeping.
+
+In their own module: the workflow sandbox refuses classes defined in ``__main__``.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from temporalio import workflow
 
-__all__ = ["BareWorkflow"]
+__all__ = ["BARE_STEP", "BareTimerWorkflow", "BareWorkflow"]
+
+BARE_STEP = "bare_step"  # the activity's name (bench/bare_worker.py)
 
 
 @workflow.defn
@@ -34,3 +43,16 @@ class BareWorkflow:
     @workflow.query
     def pokes(self) -> int:
         return self._pokes
+
+
+@workflow.defn
+class BareTimerWorkflow:
+    @workflow.run
+    async def run(self, due: str) -> None:
+        """``due``: an ISO 8601 time with its offset."""
+        delay = (datetime.fromisoformat(due) - workflow.now()).total_seconds()
+        if delay > 0:
+            await workflow.sleep(delay)
+        await workflow.execute_activity(
+            BARE_STEP, workflow.info().workflow_id, start_to_close_timeout=timedelta(seconds=30)
+        )

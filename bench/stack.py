@@ -120,10 +120,15 @@ async def bench_stack(
     policy: Path,
     api_processes: int = 1,
     worker: bool = True,
+    workers: int = 1,
     bare_worker: bool = False,
     keep: bool = False,
+    env_overrides: dict[str, str] | None = None,
+    sandbox_cps: int = 1,
 ) -> AsyncIterator[BenchStack]:
-    """Start everything, yield it, stop it and drop the scratch database (unless ``keep``)."""
+    """Start everything, yield it, stop it and drop the scratch database (unless ``keep``).
+    ``env_overrides`` (e.g. REFUNDWATCH_WORKER_* tuning) reach every process, the baseline's
+    worker too; ``sandbox_cps`` is the sandbox account's calls per second (Twilio's 1)."""
     data_dir = Path(tempfile.mkdtemp(prefix="refundwatch-bench-"))
     db_name, database_url = await _scratch_database()
     await asyncio.to_thread(upgrade, database_url)
@@ -147,6 +152,7 @@ async def bench_stack(
         "REFUNDWATCH_MERCHANT_TOKEN_SECRET": "bench-merchant-token-secret",
         "REFUNDWATCH_LOG_FORMAT": "json",
         "REFUNDWATCH_LOG_LEVEL": "warning",  # a benchmark measures the work, not the logging
+        **(env_overrides or {}),
     }
     stack = Stack(data_dir=data_dir, env=env)
     engine = make_engine(database_url, pool_size=20)
@@ -158,12 +164,15 @@ async def bench_stack(
         stack.start(
             "sandbox",
             [py, "-m", "twilio_sandbox", "--port", str(sandbox_port),
-             "--account-sid", ACCOUNT_SID, "--auth-token", AUTH_TOKEN, "--log-level", "warning"],
+             "--account-sid", ACCOUNT_SID, "--auth-token", AUTH_TOKEN, "--log-level", "warning",
+             "--calls-per-second", str(sandbox_cps)],
         )  # fmt: skip
         for index, port in enumerate(api_ports):
             stack.start(f"api{index}", [py, "-m", "cli.main", "api", "--port", str(port)])
-        if worker:
-            stack.start("worker", [py, "-m", "cli.main", "worker"])
+        for index in range(workers if worker else 0):
+            stack.start(
+                "worker" if index == 0 else f"worker{index}", [py, "-m", "cli.main", "worker"]
+            )
         if bare_worker:
             stack.start("bare_worker", [py, "-m", "bench.bare_worker", address, BARE_TASK_QUEUE])
         await stack.wait_http(f"{sandbox_url}/sandbox/calls")

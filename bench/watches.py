@@ -16,9 +16,10 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
+from application.watches import quiet_windows_for
 from bench.stack import TASK_QUEUE, BenchStack
 from config.policy_file import load_policy
-from db.models import AuditEvent, Merchant, Refund, RiskAssessment
+from db.models import AuditEvent, Merchant, Refund, RiskAssessment, utcnow
 from workflows.inputs import RefundWatchInput
 from workflows.starter import start_watch
 
@@ -29,9 +30,13 @@ MERCHANT = "m-bench-scale"
 
 
 async def insert_watches(
-    stack: BenchStack, prefix: str, deadlines: Sequence[datetime]
+    stack: BenchStack,
+    prefix: str,
+    deadlines: Sequence[datetime],
+    merchants: Sequence[str] = (MERCHANT,),
 ) -> list[str]:
-    """Refund rows (tracked, open, risk 'high') with these deadlines; returns their ids."""
+    """Refund rows (tracked, open, risk 'high') with these deadlines, of ``merchants`` in turn
+    (the default one is created here; others must exist); returns their ids."""
     now = datetime.now(UTC)
     async with stack.sessions() as session:
         if await session.get(Merchant, MERCHANT) is None:
@@ -54,7 +59,7 @@ async def insert_watches(
         refunds: list[dict[str, Any]] = [
             {
                 "refund_id": refund_id,
-                "merchant_id": MERCHANT,
+                "merchant_id": merchants[(start + n) % len(merchants)],
                 "order_id": f"O-{refund_id}",
                 "amount_minor": 300000,
                 "currency": "CNY",
@@ -71,7 +76,7 @@ async def insert_watches(
                 "stage": "received",
                 "created_at": now,
             }
-            for refund_id, deadline in chunk
+            for n, (refund_id, deadline) in enumerate(chunk)
         ]
         risks: list[dict[str, Any]] = [
             {
@@ -100,13 +105,21 @@ async def start_watches(
     *,
     concurrency: int = 48,
     progress: Callable[[int], None] | None = None,
+    as_intake: bool = False,
+    merchants: Sequence[str] = (MERCHANT,),
 ) -> float:
-    """Start one watch per refund; returns the starts per second achieved."""
+    """Start one watch per refund; returns the starts per second achieved. ``as_intake``: with
+    the input intake builds for such a refund (the merchant's quiet windows, abnormal), so a
+    bare start costs what the API's start costs."""
     policy = load_policy(policy_path)
+    merchant = None
+    if as_intake:
+        async with stack.sessions() as session:
+            merchant = await session.get(Merchant, MERCHANT)
     gate = asyncio.Semaphore(concurrency)
     done = 0
 
-    async def one(refund_id: str, deadline: datetime) -> None:
+    async def one(n: int, refund_id: str, deadline: datetime) -> None:
         nonlocal done
         async with gate:
             await start_watch(
@@ -114,13 +127,17 @@ async def start_watches(
                 TASK_QUEUE,
                 RefundWatchInput(
                     refund_id=refund_id,
-                    merchant_id=MERCHANT,
+                    merchant_id=merchants[n % len(merchants)],
                     amount_minor=300000,
                     currency="CNY",
                     deadline=deadline,
                     risk_score=75,
                     risk_level="high",
                     policy=policy,
+                    quiet_windows=quiet_windows_for(merchant, policy, utcnow(), deadline)
+                    if merchant is not None
+                    else [],
+                    abnormal=merchant is not None,
                 ),
             )
             done += 1
@@ -128,7 +145,8 @@ async def start_watches(
                 progress(done)
 
     started = asyncio.get_running_loop().time()
-    await asyncio.gather(*(one(r, d) for r, d in zip(refund_ids, deadlines, strict=True)))
+    pairs = enumerate(zip(refund_ids, deadlines, strict=True))
+    await asyncio.gather(*(one(n, r, d) for n, (r, d) in pairs))
     return len(refund_ids) / (asyncio.get_running_loop().time() - started)
 
 

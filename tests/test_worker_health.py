@@ -5,8 +5,14 @@ task shows; not ready when neither happened within the window; neither once it s
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +23,7 @@ from config.settings import Settings
 from observability.worker_health import WorkerHealth, serve_health
 from platform_webhooks.types import OutboundDeliveryInput
 from tests.harness.http_server import free_port
+from tests.harness.processes import settings_env
 from worker import build_worker
 from workflows.platform_webhooks import OutboundDeliveryWorkflow
 
@@ -106,3 +113,47 @@ async def test_not_ready_when_nothing_happened_within_the_window(
         stale_ok, stale_facts = await stale.readiness()
     assert not stale_ok
     assert "no task completed and no poll seen by Temporal" in stale_facts["reason"]
+
+
+async def test_the_worker_command_serves_health_and_stops_on_sigterm(
+    temporal_env: WorkflowEnvironment, settings: Settings, tmp_path: Path
+) -> None:
+    """`refundwatch worker` as operators run it: up, ready on its health port, still up a
+    little later, and a clean exit on SIGTERM (then nothing answers on the port)."""
+    port = free_port()
+    own = settings.model_copy(
+        update={
+            "temporal_task_queue": f"health-cmd-{uuid.uuid4().hex[:6]}",
+            "temporal_address": temporal_env.client.service_client.config.target_host,
+            "worker_health_port": port,
+        }
+    )
+    env = {**os.environ, **settings_env(own), "REFUNDWATCH_LOG_LEVEL": "warning"}
+    log = (tmp_path / "worker.log").open("wb")
+    child = subprocess.Popen(  # noqa: S603 (our own command)
+        [sys.executable, "-m", "cli.main", "worker"], env=env, stdout=log, stderr=log
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 40
+            ready = None
+            while loop.time() < deadline and child.poll() is None:
+                with contextlib.suppress(httpx.HTTPError):
+                    ready = await http.get("/readyz")
+                    if ready.status_code == 200:
+                        break
+                await asyncio.sleep(0.5)
+            assert ready is not None, (tmp_path / "worker.log").read_text()[-2000:]
+            assert ready.status_code == 200, ready.text
+            await asyncio.sleep(3)
+            assert child.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
+            assert (await http.get("/livez")).status_code == 200
+            child.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(child.wait, 30) == 0
+            with pytest.raises(httpx.HTTPError):
+                await http.get("/livez")
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
