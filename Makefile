@@ -7,12 +7,14 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint install clean
 
-# Also installs Debian's chromium for the support-page tests (playwright downloads no browser).
+# Also installs Debian's chromium for the page tests (playwright downloads no browser) and a CJK font.
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[dev,bench]'  # bench: the benchmark scripts' charts and RSS
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	# A Chinese font, so the zh-CN pages render (and their screenshots read) in headless chromium.
+	fc-list :lang=zh | grep -q . || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei)
 	touch $(STAMP)
 
 install: $(STAMP)

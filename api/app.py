@@ -16,7 +16,17 @@ from sqlalchemy import text
 from api.auth import ReaderCaller
 from api.deps import Svc
 from api.refuse_nul import RefuseNul
-from api.routes import evidence, merchant_app, merchants, pages, refunds, support, twilio, voice
+from api.routes import (
+    evidence,
+    merchant_app,
+    merchant_link,
+    merchants,
+    pages,
+    refunds,
+    support,
+    twilio,
+    voice,
+)
 from application.services import Services, build_services
 from application.watch_client import WatchUnreachable
 from config.settings import Settings
@@ -63,6 +73,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     for module in (merchants, refunds, support, merchant_app, evidence, twilio, voice):
         app.include_router(module.router)
     app.include_router(pages.router)  # support web pages under /support
+    app.include_router(merchant_link.router)  # the merchant page behind SMS links, /m/<token>
 
     @app.exception_handler(WatchUnreachable)
     async def watch_unreachable(_request: Request, err: WatchUnreachable) -> JSONResponse:

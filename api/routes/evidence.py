@@ -54,7 +54,7 @@ from evidence.validation import (
 )
 from evidence.views import EvidenceView, evidence_view, load_evidence
 
-__all__ = ["router", "stream_evidence_file"]
+__all__ = ["checked_files", "evidence_limits", "evidence_refusal", "router", "stream_evidence_file"]
 
 router = APIRouter(tags=["evidence"])
 log = structlog.get_logger(__name__)
@@ -62,14 +62,14 @@ log = structlog.get_logger(__name__)
 RefundId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00]+$")]
 
 
-def _limits(services: Services) -> EvidenceLimits:
+def evidence_limits(services: Services) -> EvidenceLimits:
     settings = services.settings
     return EvidenceLimits(
         max_file_bytes=settings.evidence_max_file_bytes, max_files=settings.evidence_max_files
     )
 
 
-def _refusal(err: EvidenceRejectedError) -> Exception:
+def evidence_refusal(err: EvidenceRejectedError) -> Exception:
     if isinstance(err, FileTooLargeError):
         return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, err.message)
     if isinstance(err, UnsupportedFileTypeError):
@@ -79,7 +79,7 @@ def _refusal(err: EvidenceRejectedError) -> Exception:
     )
 
 
-async def _checked_files(uploads: list[UploadFile], limits: EvidenceLimits) -> list[CheckedFile]:
+async def checked_files(uploads: list[UploadFile], limits: EvidenceLimits) -> list[CheckedFile]:
     check_file_count(len(uploads), limits)
     checked = []
     for position, upload in enumerate(uploads, start=1):
@@ -126,7 +126,7 @@ async def submit(
     """Submit evidence while the refund is disputed and before its evidence deadline."""
     assert caller.merchant_id is not None
     try:
-        checked = await _checked_files(files or [], _limits(services))
+        checked = await checked_files(files or [], evidence_limits(services))
         request = EvidenceRequest(
             refund_id=refund_id,
             merchant_id=caller.merchant_id,
@@ -136,7 +136,7 @@ async def submit(
             files=checked,
         )
     except EvidenceRejectedError as err:
-        raise _refusal(err) from None
+        raise evidence_refusal(err) from None
     try:
         submitted = await take_evidence(services, request)
     except RefundNotFoundError:

@@ -32,7 +32,7 @@ from support.refund_history import load_history
 from support.web_session import COOKIE_NAME, SESSION_TTL, issue_session, matching_token
 from support.web_session import session_is_valid as _valid
 
-__all__ = ["router"]
+__all__ = ["PAGE_HEADERS", "router"]
 
 _API = Path(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=_API / "templates")
@@ -45,7 +45,7 @@ _STATIC = {
     "support.css": "text/css",
     "support.js": "text/javascript",
 }
-_HEADERS = {
+PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
@@ -85,7 +85,7 @@ def _render(
     response = templates.TemplateResponse(
         request, name, {"now": datetime.now(UTC), **context}, status_code=status_code
     )
-    response.headers.update(_HEADERS)
+    response.headers.update(PAGE_HEADERS)
     return response
 
 
