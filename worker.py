@@ -12,6 +12,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.call_times import CallTimeActivities
 from activities.lookups import LookupActivities
 from activities.notices import NoticeActivities
 from activities.platform_webhooks import OutboundActivities, OutboundConfig
@@ -72,6 +73,7 @@ async def build_worker(
         *NoticeActivities(sessions).all(),
         *LookupActivities(sessions, notifier).all(),
         *RecordActivities(sessions).all(),
+        *CallTimeActivities(sessions).all(),
         *RiskFeedbackActivities(sessions).all(),
         *OutboundActivities(sessions, webhook_http, outbound_config).all(),
     ]

@@ -11,6 +11,8 @@ from domain.vocabulary import Purpose
 __all__ = [
     "AnswerRecord",
     "AuditInput",
+    "CallOddsInput",
+    "CallOutcomeInput",
     "DisputeInput",
     "LookedUp",
     "LookupInput",
@@ -155,3 +157,26 @@ class LookedUp:
     state: str | None  # DeliveryState; None = no record (never created) or no usable status
     error_code: int | None = None
     answered_by: str | None = None  # Answerer, when detection ran
+
+
+@dataclass(frozen=True)
+class CallOutcomeInput:
+    """A call's final outcome (domain.vocabulary.CallOutcome), kept for the learned call
+    times by the contact's local hour; one row per call key."""
+
+    refund_id: str
+    idempotency_key: str
+    outcome: str
+
+
+@dataclass(frozen=True)
+class CallOddsInput:
+    """The chance the refund's first contact answers, per local hour between ``start`` and
+    ``until``, from its history and the policy's prior (activities/call_times.py)."""
+
+    refund_id: str
+    start: datetime
+    until: datetime
+    prior: str
+    prior_weight: float
+    history_days: int

@@ -9,7 +9,15 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from domain.policy import CallSettings, DisputePolicy, EscalationPolicy, SmsSettings, StepSpec
+from domain.answer_odds import PRIOR_CURVES
+from domain.policy import (
+    CallSettings,
+    CallTimesPolicy,
+    DisputePolicy,
+    EscalationPolicy,
+    SmsSettings,
+    StepSpec,
+)
 from domain.quiet_hours import parse_clock
 
 __all__ = ["PolicyError", "load_policy", "parse_duration"]
@@ -88,6 +96,25 @@ class _QuietHours(BaseModel):
         return self
 
 
+class _CallTimes(BaseModel):
+    """Learned call times (docs/policy.md#learned-call-times); on unless switched off."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    prior: str = "phoneburner_hiya"
+    prior_weight: float = Field(default=4.0, gt=0, le=1000)
+    min_gain: float = Field(default=0.05, ge=0, le=1)
+    max_shift: Duration = 6 * 3600
+    final_reserve: Duration = 1800
+    history_days: int = Field(default=90, ge=1, le=3650)
+
+    @model_validator(mode="after")
+    def _known_prior(self) -> _CallTimes:
+        if self.prior not in PRIOR_CURVES:
+            raise ValueError(f"prior must be one of {', '.join(sorted(PRIOR_CURVES))}")
+        return self
+
+
 class _Dispute(BaseModel):
     """``before_deadline`` of these steps counts back from the evidence deadline;
     ``at: intake`` means when the dispute is opened."""
@@ -122,6 +149,7 @@ class _PolicyFile(BaseModel):
     acknowledged: _Acknowledged = _Acknowledged()
     quiet_hours: _QuietHours | None = None
     dispute: _Dispute = _Dispute()
+    call_times: _CallTimes = _CallTimes()
 
     @model_validator(mode="after")
     def _consistent(self) -> _PolicyFile:
@@ -166,5 +194,14 @@ def load_policy(path: Path) -> EscalationPolicy:
         dispute=DisputePolicy(
             evidence_window_s=parsed.dispute.evidence_window,
             steps=_step_specs(parsed.dispute.steps),
+        ),
+        call_times=CallTimesPolicy(
+            enabled=parsed.call_times.enabled,
+            prior=parsed.call_times.prior,
+            prior_weight=parsed.call_times.prior_weight,
+            min_gain=parsed.call_times.min_gain,
+            max_shift_s=parsed.call_times.max_shift,
+            final_reserve_s=parsed.call_times.final_reserve,
+            history_days=parsed.call_times.history_days,
         ),
     )

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Numeric, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Numeric, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from db.types import UTCDateTime
@@ -17,6 +17,7 @@ from db.types import UTCDateTime
 __all__ = [
     "AuditEvent",
     "BuyerOutcome",
+    "CallOutcomeRecord",
     "Contact",
     "EvidenceFile",
     "EvidenceSubmission",
@@ -261,6 +262,12 @@ class SendTicket(SQLModel, table=True):
     granted_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
     )
+    # What the priority is recomputed from while the ticket waits (pacing/priority.py): the
+    # expected loss it can prevent if answered now, and the refund's deadline.
+    worth: float | None = None
+    deadline_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
 
 
 class EvidenceSubmission(SQLModel, table=True):
@@ -371,3 +378,21 @@ class PendingAnswer(SQLModel, table=True):
         default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
     )
     verdict: str | None = Field(default=None, max_length=30)
+
+
+class CallOutcomeRecord(SQLModel, table=True):
+    """How one call ended for its contact, by the contact's local hour and weekday: what the
+    learned call times learn from (domain/answer_odds.py). One row per call (its attempt's
+    idempotency key), written by the watch once the call's final outcome is known."""
+
+    __tablename__ = "call_outcomes"
+    __table_args__ = (Index("ix_call_outcomes_contact_called", "contact_id", "called_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(unique=True, max_length=200)
+    merchant_id: str = Field(max_length=64, index=True)
+    contact_id: int = Field(foreign_key="contacts.id")
+    called_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    local_hour: int  # 0-23 in the merchant's time zone when the call was placed
+    weekday: int  # 0 = Monday
+    outcome: str = Field(max_length=12)  # domain.vocabulary.CallOutcome

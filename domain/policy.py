@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["CallSettings", "DisputePolicy", "EscalationPolicy", "SmsSettings", "StepSpec"]
+__all__ = [
+    "CallSettings",
+    "CallTimesPolicy",
+    "DisputePolicy",
+    "EscalationPolicy",
+    "SmsSettings",
+    "StepSpec",
+]
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,29 @@ class SmsSettings:
     # How long after Twilio took an SMS to ask it for the delivery, if no report came: an
     # undelivered SMS must still bring the call forward when its callback was lost.
     report_timeout_s: int = 300
+
+
+@dataclass(frozen=True)
+class CallTimesPolicy:
+    """Learned call times (domain/call_times.py, domain/answer_odds.py): a call step moves,
+    inside its window, to the hour its contact is most likely to answer.
+
+    Off unless the policy file says otherwise (the file's default is on): a snapshot taken
+    before this setting existed decodes with it off."""
+
+    enabled: bool = False
+    # The prior's curve (domain.answer_odds.PRIOR_CURVES) and the factor applied to it.
+    prior: str = "phoneburner_hiya"
+    # How many calls the prior weighs, per hour: the contact's own calls outweigh it soon.
+    prior_weight: float = 4.0
+    # A move needs at least this much more chance of an answer (absolute, 0–1).
+    min_gain: float = 0.05
+    # How far a call may move from where the ladder put it, either way.
+    max_shift_s: int = 6 * 3600
+    # The final call never moves later than this before the deadline (time to act on it).
+    final_reserve_s: int = 1800
+    # How far back the contact's calls are read.
+    history_days: int = 90
 
 
 @dataclass(frozen=True)
@@ -65,6 +95,7 @@ class EscalationPolicy:
     quiet_start: str | None = "21:00"
     quiet_end: str | None = "08:00"
     dispute: DisputePolicy = field(default_factory=DisputePolicy)
+    call_times: CallTimesPolicy = field(default_factory=CallTimesPolicy)
 
     def scaling_for(self, level: str) -> float:
         return self.risk_scaling.get(level, 1.0)

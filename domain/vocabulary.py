@@ -19,6 +19,7 @@ __all__ = [
     "Action",
     "Answerer",
     "AttemptState",
+    "CallOutcome",
     "Channel",
     "DeliveryState",
     "EvidenceSource",
@@ -188,6 +189,17 @@ class Answerer(StrEnum):
     HUMAN = "human"
     MACHINE = "machine"  # voicemail, fax
     UNKNOWN = "unknown"  # detection could not tell: treated as a person
+
+
+class CallOutcome(StrEnum):
+    """How one call ended for the person called (``call_outcomes.outcome``): what the learned
+    call times learn from. A failed or cancelled call says nothing about the callee and is not
+    kept."""
+
+    HUMAN = "human"  # a person picked up (or detection could not tell: treated as a person)
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    VOICEMAIL = "voicemail"  # a machine answered
 
 
 class SendStatus(StrEnum):

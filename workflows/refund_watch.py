@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     # Every module defining a type this workflow decodes is imported here, in the sandbox: its
     # string annotations are resolved through the sandbox's sys.modules (policy is in the input).
     import activities.types  # noqa: F401  (see above)
+    import domain.call_times  # HourSlot: the call_odds local activity returns them
     import domain.policy  # noqa: F401
     from activities.records import RecordActivities
     from activities.types import AnswerRecord, ResponseInput

@@ -7,13 +7,23 @@ from dataclasses import replace
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.call_times import CallTimeActivities
+    from activities.types import CallOddsInput
+    from domain.call_times import CallMove, place_calls
     from domain.ladder import LadderPlan, PlannedStep, plan_ladder
     from domain.policy import StepSpec
     from domain.vocabulary import DISPUTING, Action, Channel, Stage
     from platform_webhooks.types import MERCHANT_HANDLING
-    from workflows.watch.records import PATCH_DISPUTES, Records
+    from workflows.watch.records import (
+        PATCH_CALL_TIMES,
+        PATCH_DISPUTES,
+        QUICK,
+        SEND_RETRY,
+        Records,
+    )
     from workflows.watch.state import WatchState
 
 __all__ = ["Escalation"]
@@ -49,8 +59,11 @@ class Escalation:
         state = self._s
         plan = self.plan_from_now()
         state.queue = list(plan.steps)
+        moves: list[CallMove] = []
         if state.acknowledged:
             state.queue = self.after_answer_queue()
+        else:
+            state.queue, moves = await self._learned_call_times(state.queue)
         await self._records.audit(
             f"ladder.{kind}",
             {
@@ -73,6 +86,57 @@ class Escalation:
                     "reason": step.note,
                 }
                 await self._records.audit("step.quiet_hours", detail)
+        for move in moves:
+            await self._records.audit(
+                "step.call_time",
+                {
+                    "step": move.step,
+                    "was": move.was.isoformat(),
+                    "at": move.at.isoformat(),
+                    "odds_was": round(move.odds_was, 4),
+                    "odds": round(move.odds_now, 4),
+                    "reason": move.reason,
+                },
+            )
+
+    async def _learned_call_times(
+        self, steps: list[PlannedStep]
+    ) -> tuple[list[PlannedStep], list[CallMove]]:
+        """Call steps moved to the hours the contact answers (policy ``call_times``)."""
+        state = self._s
+        policy = state.params.policy
+        settings = policy.call_times
+        if not settings.enabled or not any(s.spec.channel == Channel.CALL for s in steps):
+            return steps, []
+        if not workflow.patched(PATCH_CALL_TIMES):
+            return steps, []
+        now = workflow.now()
+        try:
+            slots = await workflow.execute_local_activity_method(
+                CallTimeActivities.call_odds,
+                CallOddsInput(
+                    state.params.refund_id,
+                    now,
+                    state.deadline,
+                    settings.prior,
+                    settings.prior_weight,
+                    settings.history_days,
+                ),
+                start_to_close_timeout=QUICK,
+                schedule_to_close_timeout=timedelta(minutes=1),
+                retry_policy=SEND_RETRY,
+            )
+        except ActivityError:
+            return steps, []  # the ladder as planned: learning never holds a refund up
+        return place_calls(
+            steps,
+            slots,
+            now=now,
+            deadline=state.deadline,
+            quiet=[(w.start, w.end) for w in state.quiet],
+            min_step_gap=timedelta(seconds=policy.min_step_gap_s),
+            settings=settings,
+        )
 
     def after_answer_queue(self) -> list[PlannedStep]:
         state = self._s

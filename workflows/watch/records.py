@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.watch.state import WatchState
 
 __all__ = [
+    "PATCH_CALL_TIMES",
     "PATCH_DISPUTES",
     "PATCH_LATE_RESOLUTION",
     "PATCH_LOCAL_BOOKKEEPING",
@@ -51,6 +52,9 @@ PATCH_MORE_EVIDENCE = "more-evidence"
 PATCH_OUTCOME_COMMITTED = "outcome-after-commit"
 # A send whose report did not come is looked up in the provider's records (a lost callback).
 PATCH_REPORT_LOOKUP = "report-lookup"
+# Each call's outcome is kept by the contact's local hour, and call steps move to the hour the
+# contact is most likely to answer (domain/call_times.py; a local activity reads the odds).
+PATCH_CALL_TIMES = "call-timing-learned"
 
 SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

@@ -15,14 +15,24 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.call_times import CallTimeActivities
     from activities.lookups import LookupActivities
     from activities.notices import NoticeActivities
     from activities.sends import SendActivities
-    from activities.types import LookedUp, LookupInput, NoticeInput, SendInput, SendResult
+    from activities.types import (
+        CallOutcomeInput,
+        LookedUp,
+        LookupInput,
+        NoticeInput,
+        SendInput,
+        SendResult,
+    )
+    from domain.answer_odds import call_outcome
     from domain.ladder import PlannedStep
     from domain.policy import StepSpec
     from domain.vocabulary import (
         Answerer,
+        CallOutcome,
         Channel,
         DeliveryState,
         Purpose,
@@ -30,7 +40,12 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from workflows.inputs import DeliveryReport
-    from workflows.watch.records import PATCH_REPORT_LOOKUP, SEND_RETRY, Records
+    from workflows.watch.records import (
+        PATCH_CALL_TIMES,
+        PATCH_REPORT_LOOKUP,
+        SEND_RETRY,
+        Records,
+    )
     from workflows.watch.state import SmsCheck, WatchState
 
 __all__ = ["MAX_CONTACTS", "Steps"]
@@ -131,11 +146,29 @@ class Steps:
                 report = await self._await_call(result.idempotency_key)
                 if report is not None and self._answerer_unknown(report):
                     report = await self._with_answerer(report)
+                await self._learn(result.idempotency_key, report)
                 if report is not None and _heard(report):
                     return  # a person heard the message
                 if attempt <= spec.retries:
                     backoff = spec.retry_backoff_s * (2 ** (attempt - 1))
                     await self._sleep(workflow.now() + timedelta(seconds=backoff))
+
+    async def _learn(self, key: str, report: DeliveryReport | None) -> None:
+        """Keep how the call ended, by the contact's local hour (learned call times). A call
+        the merchant answered on (keypad) ends the wait before its final report: a person."""
+        answer = self._s.answer.value
+        if report is not None and report.state in _CALL_FINAL:
+            outcome = call_outcome(report.state, report.answered_by)
+        elif answer is not None and answer.channel == Channel.CALL:
+            outcome = CallOutcome.HUMAN
+        else:
+            outcome = None
+        if outcome is None or not workflow.patched(PATCH_CALL_TIMES):
+            return
+        await self._records.write(
+            CallTimeActivities.record_call_outcome,
+            CallOutcomeInput(self._s.params.refund_id, key, outcome),
+        )
 
     def _should_stop_calling(self) -> bool:
         state = self._s
