@@ -1,8 +1,8 @@
 """call outcomes by the contact's local hour (learned call times); send tickets carry worth
 and deadline (their priority is recomputed while they wait)
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02 07:00:00
 """
 
@@ -14,8 +14,8 @@ import db.types
 from alembic import op
 
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
