@@ -8,10 +8,12 @@ import structlog
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.exceptions import ApplicationError
 
+from activities.types import STAGE_CHANGED, StageChange
 from db.audit import append_audit
 from db.models import Merchant, NotificationAttempt, Refund
+from domain.vocabulary import RefundState
 
-__all__ = ["audit_attempt", "load_refund", "logger_for"]
+__all__ = ["audit_attempt", "load_refund", "logger_for", "record_stage_change"]
 
 log = structlog.get_logger("activities")
 
@@ -41,6 +43,26 @@ async def audit_attempt(session: AsyncSession, attempt: NotificationAttempt, kin
         },
         dedup_key=f"{attempt.idempotency_key}:{kind}",
     )
+
+
+async def record_stage_change(
+    session: AsyncSession, refund: Refund, change: StageChange | None
+) -> None:
+    """The stage change a step's activity records with its own work (idempotent by its key)."""
+    if change is None:
+        return
+    await append_audit(
+        session,
+        kind=STAGE_CHANGED,
+        actor="workflow",
+        refund_id=refund.refund_id,
+        merchant_id=refund.merchant_id,
+        detail={"stage": change.stage},
+        dedup_key=change.dedup_key,
+    )
+    if refund.state == RefundState.OPEN:
+        refund.stage = change.stage
+        session.add(refund)
 
 
 def logger_for(refund_id: str, merchant_id: str, workflow_id: str) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 from temporalio import activity
 
-from activities.common import load_refund, logger_for
+from activities.common import load_refund, logger_for, record_stage_change
 from activities.types import NoticeInput
 from db.attempts import append_status, claim_attempt
 from db.audit import append_audit
@@ -71,6 +71,7 @@ class NoticeActivities:
                     detail={"step": notice.step, "purpose": notice.purpose},
                     dedup_key=f"{notice.idempotency_key}:audit",
                 )
+                await record_stage_change(session, refund, notice.stage)
             await session.commit()
         logger_for(notice.refund_id, notice.merchant_id, notice.workflow_id).info(
             "in_app_notice", step=notice.step, created=created

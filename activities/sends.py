@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.common import audit_attempt, load_refund, logger_for
+from activities.common import audit_attempt, load_refund, logger_for, record_stage_change
 from activities.send_facts import (
     SendConfig,
     SendContext,
@@ -31,7 +31,7 @@ from activities.send_settle import is_unsettled, settle
 from activities.types import SendInput, SendResult
 from db.attempts import append_status, attempt_by_key, claim_attempt, mark_accepted
 from db.engine import SessionFactory
-from db.models import Contact, NotificationAttempt
+from db.models import Contact, NotificationAttempt, Refund
 from domain.sending import Hold, hold_for
 from domain.sms_length import sms_length
 from domain.vocabulary import AttemptState, Channel, Purpose, SendStatus
@@ -94,11 +94,12 @@ class SendActivities:
                 if await settle(session, self._notifier, existing, contact, settle_after):
                     await self._release(key)
                     logger.info("send_found", sid=existing.provider_sid)
-                    return resume_earlier(existing)
+                    return await _staged(session, refund, request, resume_earlier(existing))
                 hold, resend = None, True  # proven absent: send it under the same key
             if hold in (Hold.CLOSED, Hold.NO_CONTACT, Hold.EARLIER_ATTEMPT):
                 await self._release(key)
-                return await self._not_sent(session, hold, request, existing, logger)
+                held = await self._not_sent(session, hold, request, existing, logger)
+                return await _staged(session, refund, request, held)
             assert contact is not None
             evidence = request.purpose == Purpose.EVIDENCE
             attempt = existing or await claim_attempt(
@@ -171,6 +172,10 @@ class SendActivities:
             mark_accepted(accepted, receipt.sid)
             session.add(accepted)
             await audit_attempt(session, accepted, f"send.{channel}")
+            staged = request.stage_on_accept  # the step's stage, with the acceptance (SMS)
+            refund_row = await session.get(Refund, request.refund_id) if staged else None
+            if refund_row is not None:
+                await record_stage_change(session, refund_row, staged)
             await session.commit()
         logger.info("sent", sid=receipt.sid)
         return SendResult(SendStatus.ACCEPTED, key, provider_sid=receipt.sid)
@@ -280,3 +285,13 @@ class SendActivities:
             if not retryable:
                 await audit_attempt(session, attempt, f"send.{status}")
             await session.commit()
+
+
+async def _staged(
+    session: AsyncSession, refund: Refund, request: SendInput, result: SendResult
+) -> SendResult:
+    """An earlier try's acceptance stands: its stage change is recorded too (idempotent)."""
+    if result.status == SendStatus.ACCEPTED and request.stage_on_accept is not None:
+        await record_stage_change(session, refund, request.stage_on_accept)
+        await session.commit()
+    return result

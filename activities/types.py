@@ -9,6 +9,7 @@ from typing import Any
 from domain.vocabulary import Purpose
 
 __all__ = [
+    "STAGE_CHANGED",
     "AnswerRecord",
     "AuditInput",
     "CallOddsInput",
@@ -23,7 +24,21 @@ __all__ = [
     "RiskFeedbackInput",
     "SendInput",
     "SendResult",
+    "StageChange",
 ]
+
+# The audit kind of a watch's stage change (written by record_audit, or by the step's own
+# activity under patch step-records-in-activity).
+STAGE_CHANGED = "stage.changed"
+
+
+@dataclass(frozen=True)
+class StageChange:
+    """A stage change the step's own activity records in its transaction: the audit entry
+    (under the watch's dedup key) and the refund row's stage, as record_audit would."""
+
+    stage: str
+    dedup_key: str
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,8 @@ class SendInput:
     purpose: str = Purpose.INITIAL
     # Calls: answering machine detection (the policy's call.machine_detection).
     machine_detection: bool = True
+    # Recorded with the provider's acceptance, in the same transaction (SMS steps).
+    stage_on_accept: StageChange | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -60,6 +77,8 @@ class NoticeInput:
     workflow_id: str
     step: str
     purpose: str = Purpose.INITIAL
+    # Recorded with the notice, in the same transaction.
+    stage: StageChange | None = None
 
     @property
     def idempotency_key(self) -> str:

@@ -23,9 +23,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.engine import SessionFactory
 from db.models import LossEntry, LossReport, MerchantResponse, NotificationAttempt, Refund
-from domain.vocabulary import Outcome
+from domain.vocabulary import Channel, Outcome
 
-__all__ = ["DatabaseMetrics", "DatabaseSnapshot", "read_snapshot"]
+__all__ = ["NEAR_DEADLINE", "DatabaseMetrics", "DatabaseSnapshot", "read_snapshot"]
+
+NEAR_DEADLINE = timedelta(hours=1)  # refundwatch_watches_near_deadline_uncontacted's window
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +37,7 @@ class DatabaseSnapshot:
     refunds_by_state: dict[tuple[bool, str], int] = field(default_factory=dict)
     unstarted: int = 0
     overdue: int = 0
+    near_deadline_uncontacted: int = 0
     sends: dict[tuple[str, str], int] = field(default_factory=dict)
     sends_accepted: dict[str, int] = field(default_factory=dict)
     answers: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -62,6 +65,24 @@ async def read_snapshot(
         select(func.count())
         .select_from(Refund)
         .where(*tracked_open, col(Refund.deadline_at) < now - overdue_grace)
+    )
+    # Open, due within NEAR_DEADLINE, and neither an SMS nor a call reached the provider nor
+    # did the merchant answer: the watch is about to lose money without having reached anyone.
+    reached = select(NotificationAttempt.refund_id).where(
+        col(NotificationAttempt.provider_sid).is_not(None),
+        col(NotificationAttempt.channel).in_([Channel.SMS, Channel.CALL]),
+    )
+    answered = select(MerchantResponse.refund_id)
+    uncontacted = await session.exec(
+        select(func.count())
+        .select_from(Refund)
+        .where(
+            *tracked_open,
+            col(Refund.deadline_at) >= now,
+            col(Refund.deadline_at) < now + NEAR_DEADLINE,
+            col(Refund.refund_id).not_in(reached),
+            col(Refund.refund_id).not_in(answered),
+        )
     )
     sends = await session.exec(
         select(NotificationAttempt.channel, NotificationAttempt.status, func.count()).group_by(
@@ -99,6 +120,7 @@ async def read_snapshot(
         refunds_by_state={(bool(t), s): int(n) for t, s, n in by_state.all()},
         unstarted=int(unstarted.one()),
         overdue=int(overdue.one()),
+        near_deadline_uncontacted=int(uncontacted.one()),
         sends={(c, s): int(n) for c, s, n in sends.all()},
         sends_accepted={c: int(n) for c, n in accepted.all()},
         answers={(c, a): int(n) for c, a, n in answers.all()},
@@ -185,6 +207,12 @@ def _families(s: DatabaseSnapshot) -> Iterator[Metric]:
         "refundwatch_refunds_unstarted",
         "Tracked open refunds whose watch was never started (the reconciler starts them).",
         value=s.unstarted,
+    )
+    yield GaugeMetricFamily(
+        "refundwatch_watches_near_deadline_uncontacted",
+        "Tracked open refunds due within the next hour that no SMS or call has reached (no "
+        "provider sid) and whose merchant has not answered: alert before the money is lost.",
+        value=s.near_deadline_uncontacted,
     )
     yield GaugeMetricFamily(
         "refundwatch_refunds_overdue",

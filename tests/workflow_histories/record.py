@@ -248,6 +248,13 @@ SCENARIOS: dict[str, Callable[[LiveStack], Awaitable[tuple[str, str]]]] = {
     "sms_undelivered_brings_the_call_forward_report_lookup": (
         sms_undelivered_brings_the_call_forward
     ),
+    # Recorded after an in-app or SMS step's stage change rode in the step's own activity
+    # ("step-records-in-activity"):
+    "keypad_1_then_resolved_step_records": keypad_1_then_resolved,
+    "nobody_answers_times_out_step_records": nobody_answers_times_out,
+    "sms_undelivered_brings_the_call_forward_step_records": (
+        sms_undelivered_brings_the_call_forward
+    ),
 }
 
 

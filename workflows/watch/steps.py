@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         NoticeInput,
         SendInput,
         SendResult,
+        StageChange,
     )
     from domain.answer_odds import call_outcome
     from domain.ladder import PlannedStep
@@ -43,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.watch.records import (
         PATCH_CALL_TIMES,
         PATCH_REPORT_LOOKUP,
+        PATCH_STEP_RECORDS,
         SEND_RETRY,
         Records,
     )
@@ -97,6 +99,8 @@ class Steps:
         purpose = self._purpose(spec)
         purpose = Purpose.INITIAL if purpose == Purpose.FINAL else purpose
         params = state.params
+        inline = not state.acknowledged and workflow.patched(PATCH_STEP_RECORDS)
+        change = self._records.stage_for_activity(Stage.IN_APP_SENT) if inline else None
         await self._records.write(
             NoticeActivities.notify_in_app,
             NoticeInput(
@@ -105,15 +109,22 @@ class Steps:
                 self._records.workflow_id(),
                 spec.name,
                 purpose,
+                stage=change,
             ),
         )
         state.last_channel = Channel.IN_APP
-        if not state.acknowledged:
+        if change is not None:
+            self._records.stage_recorded(change)
+        elif not state.acknowledged and not inline:
             await self._records.set_stage(Stage.IN_APP_SENT)
 
     async def _sms(self, spec: StepSpec) -> None:
         state = self._s
-        result = await self._send(SendActivities.send_sms, spec, contact_index=0, attempt=1)
+        inline = not state.acknowledged and workflow.patched(PATCH_STEP_RECORDS)
+        change = self._records.stage_for_activity(Stage.SMS_SENT) if inline else None
+        result = await self._send(
+            SendActivities.send_sms, spec, contact_index=0, attempt=1, stage_on_accept=change
+        )
         if result is None:
             return
         if result.status == SendStatus.ACCEPTED:
@@ -121,7 +132,9 @@ class Steps:
             if workflow.patched(PATCH_REPORT_LOOKUP):
                 wait = timedelta(seconds=state.params.policy.sms.report_timeout_s)
                 state.sms_check = SmsCheck(result.idempotency_key, workflow.now() + wait)
-            if not state.acknowledged:
+            if change is not None:
+                self._records.stage_recorded(change)
+            elif not state.acknowledged and not inline:
                 await self._records.set_stage(Stage.SMS_SENT)
         elif result.status != SendStatus.THROTTLED:
             # Undeliverable, opted out, no number: the next channel should not wait.
@@ -272,6 +285,7 @@ class Steps:
         spec: StepSpec,
         contact_index: int,
         attempt: int,
+        stage_on_accept: StageChange | None = None,
     ) -> SendResult | None:
         params = self._s.params
         request = SendInput(
@@ -283,6 +297,7 @@ class Steps:
             attempt,
             purpose=self._purpose(spec),
             machine_detection=params.policy.call.machine_detection,
+            stage_on_accept=stage_on_accept,
         )
         try:
             return await workflow.execute_activity_method(
