@@ -43,7 +43,7 @@ from notifier.base import (
     Notifier,
     RetryableProviderError,
 )
-from pacing import Pacer, send_priority
+from pacing import Pacer, send_worth
 
 __all__ = ["SendActivities", "SendConfig"]
 
@@ -237,23 +237,31 @@ class SendActivities:
         return SendResult(SendStatus.THROTTLED, key)
 
     async def _wait_for_slot(self, request: SendInput, channel: Channel) -> None:
-        """Queue for the channel's shared rate; the most valuable waiting send goes first."""
+        """Queue for the channel's shared rate; the send most worth sending now goes first
+        (expected loss × chance of an answer now ÷ time left, recomputed while it waits)."""
         if self._pacer is None:
             return
         async with self._sessions() as session:
             refund, _ = await load_refund(session, request.refund_id)
-            facts, _, _ = await read_send_facts(
+            facts, contact, _ = await read_send_facts(
                 session, refund, request, channel, self._config.sms_per_merchant_per_hour
             )
             # A send that will not reach the provider anyway must not hold a slot.
-            priority = None if hold_for(facts) else await send_priority(session, refund.refund_id)
-        if priority is not None:
-            await self._pacer.acquire(
-                key=request.idempotency_key,
-                channel=channel,
-                priority=priority,
-                heartbeat=activity.heartbeat,
+            if hold_for(facts):
+                return
+            worth = await send_worth(
+                session,
+                refund.refund_id,
+                contact_id=contact.id if contact is not None else None,
+                call=channel == Channel.CALL,
             )
+        await self._pacer.acquire(
+            key=request.idempotency_key,
+            channel=channel,
+            priority=0.0,
+            worth=worth,
+            heartbeat=activity.heartbeat,
+        )
 
     async def _release(self, key: str) -> None:
         if self._pacer is not None:

@@ -5,9 +5,11 @@ from pacing.config import CALL, SMS, PacingConfig
 from pacing.pacer import Pacer
 from pacing.priority import (
     URGENCY_FLOOR_SECONDS,
+    TicketWorth,
     expected_loss_minor,
     priority_for,
     send_priority,
+    send_worth,
 )
 
 __all__ = [
@@ -16,7 +18,9 @@ __all__ = [
     "URGENCY_FLOOR_SECONDS",
     "Pacer",
     "PacingConfig",
+    "TicketWorth",
     "expected_loss_minor",
     "priority_for",
     "send_priority",
+    "send_worth",
 ]

@@ -5,6 +5,10 @@ channel has room for one more grant, whoever looks first gives it to the best wa
 (highest priority, then oldest) — not necessarily to itself — and every waiter sees its own
 grant at its next look. The front waiter sleeps until the moment the next slot frees; those
 further back look rarely, so hundreds of waiters cost a few queries a second.
+
+A ticket given with its :class:`~pacing.priority.TicketWorth` has its priority recomputed by
+its waiter at every look (time left, the callee's hour) and written back when it moved by more
+than ``_REPRIORITISE`` of itself: the grant order follows the value of sending *now*.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from db.engine import SessionFactory
+from db.models import utcnow
 from pacing.config import PacingConfig
+from pacing.priority import TicketWorth
 from pacing.tickets import Look, TicketStore, has_room
 
 __all__ = ["Pacer"]
@@ -25,13 +32,23 @@ __all__ = ["Pacer"]
 log = structlog.get_logger(__name__)
 
 _MIN_PAUSE = 0.001  # also wakes a waiter just after its slot frees, not just before
+# A recomputed priority is written back once it moved by more than this share of itself: time
+# left shrinks continuously, and a write per look per waiter would cost more than it orders.
+_REPRIORITISE = 0.01
 
 
 class Pacer:
-    def __init__(self, sessions: SessionFactory, config: PacingConfig | None = None) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        config: PacingConfig | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._config = config or PacingConfig()
         self._store = TicketStore(sessions)
         self._next_cleanup = 0.0
+        self._clock = clock  # what worth is recomputed at (the benchmarks pass a simulated one)
 
     @property
     def config(self) -> PacingConfig:
@@ -42,22 +59,26 @@ class Pacer:
         *,
         key: str,
         channel: str,
-        priority: float,
+        priority: float = 0.0,
         heartbeat: Callable[[], None] | None = None,
+        worth: TicketWorth | None = None,
     ) -> None:
         """Return when the send ``key`` may go out on ``channel``.
 
         A key granted before (a retried activity) returns at once. ``heartbeat`` is called at
         every look at the ticket, at least every ``max_poll_seconds``. If the wait is cancelled
-        the ticket is withdrawn; a retry queues again.
+        the ticket is withdrawn; a retry queues again. With ``worth``, the priority is
+        ``worth.priority_at(now)``, recomputed while the ticket waits (``priority`` unused).
         """
         limit = self._config.limit(channel)
         await self._cleanup_now_and_then()
         started = time.monotonic()
-        if await self._store.enqueue(key, channel, priority):
+        if worth is not None:
+            priority = worth.priority_at(self._clock())
+        if await self._store.enqueue(key, channel, priority, worth):
             return
         try:
-            await self._wait(key, channel, priority, limit, heartbeat)
+            await self._wait(key, channel, priority, limit, heartbeat, worth)
         except asyncio.CancelledError:
             await self._withdraw(key)
             raise
@@ -66,10 +87,19 @@ class Pacer:
             "send_slot_granted", channel=channel, idempotency_key=key, waited_s=round(waited, 3)
         )
 
-    async def enqueue(self, *, key: str, channel: str, priority: float) -> bool:
+    async def enqueue(
+        self,
+        *,
+        key: str,
+        channel: str,
+        priority: float = 0.0,
+        worth: TicketWorth | None = None,
+    ) -> bool:
         """Queue a ticket without waiting (``acquire`` later waits for it). True if granted."""
         self._config.limit(channel)
-        return await self._store.enqueue(key, channel, priority)
+        if worth is not None:
+            priority = worth.priority_at(self._clock())
+        return await self._store.enqueue(key, channel, priority, worth)
 
     async def release_unused(self, key: str) -> None:
         """Give back a slot that sent nothing: the send was skipped, or the provider refused it
@@ -87,19 +117,25 @@ class Pacer:
         priority: float,
         limit: int,
         heartbeat: Callable[[], None] | None,
+        worth: TicketWorth | None = None,
     ) -> None:
         span = self._config.span_seconds
         try_grant = False
         while True:
             if heartbeat is not None:
                 heartbeat()
+            if worth is not None:
+                now = worth.priority_at(self._clock())
+                if abs(now - priority) > _REPRIORITISE * max(abs(priority), 1e-12):
+                    priority = now
+                    await self._store.reprioritise(key, priority, worth.worth_at(self._clock()))
             if try_grant and await self._store.grant(channel, limit, span, key) == key:
                 return
             look = await self._store.look(key, channel, span)
             if look.granted:
                 return
             if not look.exists:  # withdrawn by a cancelled twin, or expired: queue again
-                if await self._store.enqueue(key, channel, priority):
+                if await self._store.enqueue(key, channel, priority, worth):
                     return
                 continue
             if has_room(look.now, look.in_window, look.latest_in_window, limit, span):

@@ -36,6 +36,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db.engine import SessionFactory
 from db.models import SendTicket, utcnow
 from db.upsert import insert_ignore
+from pacing.priority import TicketWorth
 
 __all__ = ["Look", "TicketStore", "has_room"]
 
@@ -129,7 +130,9 @@ class TicketStore:
     def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
-    async def enqueue(self, key: str, channel: str, priority: float) -> bool:
+    async def enqueue(
+        self, key: str, channel: str, priority: float, worth: TicketWorth | None = None
+    ) -> bool:
         """Put a ticket in the queue (or refresh a waiting one's priority). True if granted."""
         async with self._sessions() as session, session.begin():
             values: dict[str, Any] = {
@@ -138,6 +141,8 @@ class TicketStore:
                 "priority": priority,
                 "enqueued_at": utcnow(),
                 "granted_at": None,
+                "worth": worth.worth_at(utcnow()) if worth is not None else None,
+                "deadline_at": worth.deadline if worth is not None else None,
             }
             if await insert_ignore(session, SendTicket, values, ["idempotency_key"]):
                 return False
@@ -153,6 +158,16 @@ class TicketStore:
                 .values(priority=priority),
             )
             return False
+
+    async def reprioritise(self, key: str, priority: float, worth: float) -> None:
+        """A waiting ticket's recomputed priority (and the worth it came from)."""
+        async with self._sessions() as session, session.begin():
+            await _run(
+                session,
+                update(TICKETS)
+                .where(_C.idempotency_key == key, _C.granted_at.is_(None))
+                .values(priority=priority, worth=worth),
+            )
 
     async def look(self, key: str, channel: str, span_seconds: float) -> Look:
         async with self._sessions() as session:

@@ -11,7 +11,7 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -24,9 +24,10 @@ from twilio.rest import Client
 from config.settings import SettingsError, load_settings
 from db.engine import make_engine, make_session_factory
 from db.models import SendTicket, utcnow
+from domain.answer_odds import PRIOR_CURVES
 from notifier.base import ProviderReceipt, RetryableProviderError
 from notifier.twilio_notifier import TwilioNotifier
-from pacing import Pacer, PacingConfig, priority_for
+from pacing import Pacer, PacingConfig, TicketWorth, priority_for
 from tests.harness.http_server import serve_asgi
 from twilio_sandbox import SandboxConfig, Scenario, Timing, create_app
 from twilio_sandbox.throttle import Overflow
@@ -174,6 +175,72 @@ async def test_old_tickets_are_cleaned_up(engines: tuple[AsyncEngine, AsyncEngin
     async with sessions() as session:
         left = (await session.exec(select(SendTicket).where(SendTicket.channel == channel))).all()
     assert [ticket.idempotency_key for ticket in left] == [f"{channel}:new"]
+
+
+async def test_a_waiting_tickets_priority_is_recomputed_as_time_passes(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    """Two calls wait behind a full window. At first the big refund due in 1,000 s ranks first;
+    300 s later (on the Pacer's clock) the smaller one, due in 600 s, has less time to spare and
+    overtakes it: the stored priorities follow, and so does the grant."""
+    channel = channel_name()
+    start = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)  # 14:00 in Shanghai
+    clock = {"now": start}
+    sessions = make_session_factory(engines[0])
+    pacer = Pacer(
+        sessions,
+        PacingConfig(
+            rates={channel: 1}, window_seconds=3.0, margin_seconds=0, max_poll_seconds=0.1
+        ),
+        clock=lambda: clock["now"],
+    )
+    await pacer.acquire(key=f"{channel}:busy", channel=channel)  # fills the 3 s window
+    big = TicketWorth(10_000, start + timedelta(seconds=1000))
+    small = TicketWorth(5_000, start + timedelta(seconds=600))
+    order: list[str] = []
+
+    async def send(name: str, worth: TicketWorth) -> None:
+        await pacer.acquire(key=f"{channel}:{name}", channel=channel, worth=worth)
+        order.append(name)
+
+    async def stored() -> dict[str, float]:
+        async with sessions() as session:
+            rows = (
+                await session.exec(select(SendTicket).where(SendTicket.channel == channel))
+            ).all()
+        return {t.idempotency_key.rsplit(":", 1)[1]: t.priority for t in rows if not t.granted_at}
+
+    tasks = [asyncio.create_task(send("big", big)), asyncio.create_task(send("small", small))]
+    await asyncio.sleep(0.5)
+    before = await stored()
+    assert before["big"] == pytest.approx(10_000 / 1000) and before["small"] == pytest.approx(
+        5_000 / 600
+    )
+    assert before["big"] > before["small"]
+    clock["now"] = start + timedelta(seconds=300)
+    await asyncio.sleep(0.5)
+    after = await stored()
+    assert after["big"] == pytest.approx(10_000 / 700) and after["small"] == pytest.approx(
+        5_000 / 300
+    )
+    assert after["small"] > after["big"]
+    await asyncio.gather(*tasks)
+    assert order == ["small", "big"]
+
+
+def test_a_call_is_worth_the_chance_of_an_answer_at_the_callees_hour() -> None:
+    prior = PRIOR_CURVES["phoneburner_hiya"]
+    deadline = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    call = TicketWorth(100_000, deadline, prior, "Asia/Shanghai")
+    ten_am = datetime(2026, 11, 25, 2, tzinfo=UTC)  # 10:00 in Shanghai: the curve's peak
+    six_am = datetime(2026, 11, 24, 22, tzinfo=UTC)  # 06:00 in Shanghai
+    assert call.answer_now(ten_am) == prior[10] and call.answer_now(six_am) == prior[6]
+    assert call.worth_at(ten_am) == pytest.approx(100_000 * prior[10])
+    # The same call, the same seconds left, is worth more when the callee is awake.
+    assert call.priority_at(ten_am) > call.priority_at(six_am) * 2
+    sms = TicketWorth(100_000, deadline)
+    assert sms.worth_at(six_am) == 100_000
+    assert sms.priority_at(deadline - timedelta(seconds=30)) == 100_000 / 60  # the floor
 
 
 # ---------------------------------------------------------------------------- priority and settings
