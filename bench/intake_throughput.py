@@ -50,22 +50,26 @@ PATHS = {
 
 
 def _cpu_seconds(stack: BenchStack) -> dict[str, float]:
-    """CPU time used so far by each child (and by PostgreSQL), to see where a round's time goes."""
+    """CPU time used so far by each child, by the PostgreSQL backends serving this run's own
+    scratch database (named in their process title; other databases on the server are other
+    people's), and by this load generator."""
     import psutil
 
     used: dict[str, float] = {}
     for name, process in stack.children.processes.items():
         times = psutil.Process(process.pid).cpu_times()
         used[name] = float(times.user + times.system)
+    database = stack.database_url.rsplit("/", 1)[-1]
     postgres = 0.0
-    for proc in psutil.process_iter(["name"]):
-        if proc.info["name"] == "postgres":
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        title = " ".join(proc.info["cmdline"] or [])
+        if proc.info["name"] == "postgres" and f" {database} " in f"{title} ":
             try:
                 times = proc.cpu_times()
             except psutil.Error:
                 continue
             postgres += float(times.user + times.system)
-    used["postgres"] = postgres
+    used["postgres (this run's backends)"] = postgres
     mine = psutil.Process().cpu_times()
     used["load generator"] = float(mine.user + mine.system)
     return used

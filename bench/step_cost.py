@@ -119,7 +119,7 @@ async def run(watches: int) -> None:
             groups[name] = await _group(stack, name, POLICIES / file, merchants, watches)
     base = groups["base"]
     count_names = [*COUNTED, "history events", "history bytes"]
-    procs = ["temporal", "worker", "api0", "sandbox", "postgres"]
+    procs = ["temporal", "worker", "api0", "sandbox", "postgres (this run's backends)"]
 
     def row(label: str, group: dict[str, Any], minus: dict[str, Any] | None) -> list[Any]:
         def d(kind: str, key: str) -> float:
@@ -139,7 +139,7 @@ async def run(watches: int) -> None:
     ]
     table(
         f"cost per step and per watch ({watches} watches per group; per step = group − base)",
-        ["", *count_names, *(f"{p} CPU ms" for p in procs), "CPU ms total"],
+        ["", *count_names, *(f"{p.split()[0]} CPU ms" for p in procs), "CPU ms total"],
         rows,
     )
     save(
