@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from bench.anchored_params import AnchoredParams
 from domain.money import MoneyError, to_minor
 
 __all__ = [
@@ -218,6 +219,8 @@ class SimulationParams(_Strict):
     policy: PolicySource
     money: MoneyReport
     sending: Sending = Sending()
+    # The anchored model simulation (bench/simulate_anchored.py); the stack run ignores it.
+    anchored: AnchoredParams | None = None
 
     @model_validator(mode="after")
     def _rates(self) -> SimulationParams:
