@@ -135,6 +135,9 @@ class SendContext:
     body: str | None  # the SMS text; None for a call
     evidence: bool  # a dispute's "evidence still missing" reminder (a call offers no keys)
     machine_detection: bool = True
+    # The merchant's language rides in the call's URL too, so that the apology said while our
+    # database is away is in it (api/outage_twiml.py).
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,7 @@ async def deliver(notifier: Notifier, config: SendConfig, send: SendContext) -> 
         )
     # The call's purpose rides in its (signed) URL: an evidence reminder offers no keys.
     voice_q = q + (f"&purpose={Purpose.EVIDENCE}" if send.evidence else "")
+    voice_q += f"&lang={quote(send.language, safe='')}"
     amd = (
         AmdRequest(wait_for_beep=True, result_url=f"{base}/twilio/voice/amd?{q}{CALLBACK_RETRIES}")
         if send.machine_detection

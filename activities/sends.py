@@ -145,6 +145,7 @@ class SendActivities:
                 body=body,
                 evidence=evidence,
                 machine_detection=request.machine_detection,
+                language=merchant.language,
             )
             contact_id = contact.id
 

@@ -14,7 +14,10 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from api.auth import ReaderCaller
+from api.body_limits import BodyLimits
+from api.contract import document_routes
 from api.deps import Svc
+from api.errors import install_error_handlers
 from api.refuse_nul import RefuseNul
 from api.routes import (
     evidence,
@@ -30,6 +33,7 @@ from api.routes import (
 from application.services import Services, build_services
 from application.watch_client import WatchUnreachable
 from config.settings import Settings
+from db.outage import RETRY_AFTER_S
 from observability import DatabaseMetrics, RequestMetrics, metrics_response
 
 __all__ = ["create_app"]
@@ -84,6 +88,12 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             headers={"Retry-After": "5"},
         )
 
+    install_error_handlers(app)
+    app.add_middleware(
+        BodyLimits,
+        max_files=settings.evidence_max_files,
+        max_file_bytes=settings.evidence_max_file_bytes,
+    )
     app.add_middleware(RefuseNul)
     app.add_middleware(RequestMetrics)
     database_metrics = DatabaseMetrics(overdue_grace=timedelta(seconds=settings.overdue_grace_s))
@@ -112,6 +122,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         except Exception as exc:
             checks["temporal"] = f"error: {type(exc).__name__}"
         ready = all(value == "ok" for value in checks.values())
-        return JSONResponse(checks, status_code=200 if ready else 503)
+        if ready:
+            return JSONResponse(checks)
+        return JSONResponse(checks, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
+    document_routes(app)
     return app

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import get_services
 from application.services import Services
@@ -82,22 +83,61 @@ def _identify(request: Request, services: Services) -> Caller:
     )
 
 
-def _require(*roles: Role):  # type: ignore[no-untyped-def]
-    def dependency(
-        request: Request, services: Annotated[Services, Depends(get_services)]
-    ) -> Caller:
-        caller = _identify(request, services)
-        if caller.role not in roles:
-            allowed = " or ".join(r.value for r in roles)
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this call needs a {allowed} token")
-        return caller
+# The three bearer tokens as /openapi.json declares them (security schemes). They only
+# document: _identify reads the header itself, so that a missing or unknown token is a 401
+# saying what to send, whichever scheme a route lists.
+_SCHEMES = {
+    Role.PLATFORM: HTTPBearer(
+        scheme_name="PlatformToken",
+        description="A token of REFUNDWATCH_PLATFORM_TOKENS: the platform's integration",
+        auto_error=False,
+    ),
+    Role.SUPPORT: HTTPBearer(
+        scheme_name="SupportToken",
+        description="A token of REFUNDWATCH_SUPPORT_TOKENS: read-only support staff",
+        auto_error=False,
+    ),
+    Role.MERCHANT: HTTPBearer(
+        scheme_name="MerchantToken",
+        description="A merchant's own token, minted with `refundwatch token merchant ID`",
+        auto_error=False,
+    ),
+}
+Bearer = HTTPAuthorizationCredentials | None
 
-    return dependency
+
+def _check(request: Request, services: Services, *roles: Role) -> Caller:
+    caller = _identify(request, services)
+    if caller.role not in roles:
+        allowed = " or ".join(r.value for r in roles)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"this call needs a {allowed} token")
+    return caller
 
 
-require_platform = _require(Role.PLATFORM)
-require_reader = _require(Role.SUPPORT, Role.PLATFORM)
-require_merchant = _require(Role.MERCHANT)
+def require_platform(
+    request: Request,
+    services: Annotated[Services, Depends(get_services)],
+    _platform: Annotated[Bearer, Depends(_SCHEMES[Role.PLATFORM])],
+) -> Caller:
+    return _check(request, services, Role.PLATFORM)
+
+
+def require_reader(
+    request: Request,
+    services: Annotated[Services, Depends(get_services)],
+    _support: Annotated[Bearer, Depends(_SCHEMES[Role.SUPPORT])],
+    _platform: Annotated[Bearer, Depends(_SCHEMES[Role.PLATFORM])],
+) -> Caller:
+    return _check(request, services, Role.SUPPORT, Role.PLATFORM)
+
+
+def require_merchant(
+    request: Request,
+    services: Annotated[Services, Depends(get_services)],
+    _merchant: Annotated[Bearer, Depends(_SCHEMES[Role.MERCHANT])],
+) -> Caller:
+    return _check(request, services, Role.MERCHANT)
+
 
 # The callers a route accepts, declared once.
 PlatformCaller = Annotated[Caller, Depends(require_platform)]

@@ -12,8 +12,10 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -36,7 +38,9 @@ __all__ = [
     "RiskOut",
 ]
 
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+# Digits with an optional fraction: no sign, no exponent ("1e2" is not 100.00), no spaces.
+AMOUNT_PATTERN = r"^[0-9]{1,16}(\.[0-9]{1,6})?$"
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
 
@@ -70,8 +74,40 @@ Instant = Annotated[AwareDatetime, AfterValidator(_sane_instant)]
 MAX_AMOUNT_MINOR = 10**15
 
 
+def _decimal_string(value: Any) -> Any:
+    if isinstance(value, Decimal):  # from Python callers; JSON brings strings
+        return value
+    if isinstance(value, float):
+        raise ValueError("send the amount as a decimal string such as '2400.00', not a float")
+    if not isinstance(value, str) or not re.fullmatch(AMOUNT_PATTERN, value.strip()):
+        raise ValueError(
+            "must be a decimal string of digits with an optional fraction, e.g. '2400.00' "
+            "(no sign, exponent or number type)"
+        )
+    return value.strip()
+
+
+AmountString = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_string),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": AMOUNT_PATTERN,
+            "description": "Decimal string in major units, e.g. '2400.00'; more than zero, with "
+            "at most the currency's minor digits",
+            "examples": ["2400.00"],
+        }
+    ),
+]
+
+
 class ContactIn(_Strict):
-    phone: str = Field(description="E.164, e.g. +8613812345678", examples=["+8613812345678"])
+    phone: str = Field(
+        description="E.164, e.g. +8613812345678",
+        examples=["+8613812345678"],
+        json_schema_extra={"pattern": _E164.pattern},
+    )
     name: str = Field(min_length=1, max_length=200)
     priority: int = Field(ge=1, le=99, description="1 is called first")
 
@@ -138,13 +174,15 @@ class RefundIn(_Strict):
     refund_id: str = Field(pattern=_ID)
     merchant_id: str = Field(pattern=_ID)
     order_id: str = Field(pattern=_ID)
-    amount: Decimal = Field(
-        gt=0, description="Decimal string in major units, e.g. '2400.00'", examples=["2400.00"]
-    )
+    amount: AmountString = Field(gt=0)
     currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["CNY"])
     reason: str = Field(default="", max_length=500)
     requested_at: Instant
-    deadline_at: Instant
+    deadline_at: Instant = Field(
+        description="Must be after requested_at. A deadline already past when the refund "
+        "arrives is taken in all the same: its watch ends at once as timed_out and the amount "
+        "is written to the loss ledger (docs/api.md)"
+    )
     signals: RefundSignals = Field(default_factory=RefundSignals)
     evidence_window_hours: int | None = Field(
         None,
@@ -153,13 +191,6 @@ class RefundIn(_Strict):
         description="Hours the platform gives the merchant to submit evidence after a dispute; "
         "omitted = the policy's evidence window.",
     )
-
-    @field_validator("amount", mode="before")
-    @classmethod
-    def _no_float(cls, value: Any) -> Any:
-        if isinstance(value, float):
-            raise ValueError("send the amount as a decimal string such as '2400.00', not a float")
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> RefundIn:

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from domain.sms_length import sms_length
 from domain.vocabulary import Action
-from messages.i18n import Gettext, gettext_for
+from messages.i18n import N_, Gettext, gettext_for
 
 __all__ = [
     "SMS_SEGMENT_BUDGET",
@@ -200,3 +200,23 @@ def no_further_answer(language: str) -> str:
 def next_refund_intro(language: str) -> str:
     """Said before the next open refund when one call walks through several."""
     return gettext_for(language)("You have another refund waiting.")
+
+
+def outage_apology(language: str, *, again: bool) -> str:
+    """Said on a call while our database is away: we try again in a moment (``again``), or,
+    after a few tries, say that we will be in touch."""
+    _ = gettext_for(language)
+    if again:
+        return _("Sorry, our system is busy for a moment. Please hold, we will try again.")
+    return _(
+        "Sorry, our system cannot take your answer right now. We will contact you again. Goodbye."
+    )
+
+
+def sms_outage_reply() -> str:
+    """Replied to an SMS that came while the database was away: its sender's language is not
+    known then, so both are said."""
+    english = N_(
+        "Sorry, we could not record your reply just now. Please send it again in a minute."
+    )
+    return f"{gettext_for('en')(english)} {gettext_for('zh-CN')(english)}"

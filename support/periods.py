@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
-__all__ = ["PeriodError", "parse_moment"]
+__all__ = ["MOMENT_PATTERN", "PeriodError", "parse_moment"]
+
+# What the parser takes, as a JSON Schema pattern for the API's documentation (ECMA-262: no
+# inline flags). A text that matches may still be refused (2026-13-45 is no date).
+MOMENT_PATTERN = (
+    r"^\s*([Nn][Oo][Ww]|[0-9]{1,9}\s*[mhdwMHDW]|[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?([Zz]|[+-][0-9]{2}:?[0-9]{2})?)?)\s*$"
+)
 
 _RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -24,7 +31,10 @@ def parse_moment(text: str, *, now: datetime | None = None) -> datetime:
     relative = _RELATIVE.match(value.lower())
     if relative:
         amount, unit = int(relative.group(1)), relative.group(2)
-        return now - timedelta(**{_UNITS[unit]: amount})
+        try:
+            return now - timedelta(**{_UNITS[unit]: amount})
+        except OverflowError:
+            raise PeriodError(f"{text!r} reaches before the year 1") from None
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)

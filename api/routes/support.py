@@ -16,7 +16,7 @@ from db.audit import record_support_view
 from support.at_risk import AtRiskRefund, load_at_risk
 from support.losses import LossesSummary, losses_summary
 from support.merchants import MerchantView, load_merchant_view
-from support.periods import PeriodError, parse_moment
+from support.periods import MOMENT_PATTERN, PeriodError, parse_moment
 from support.platform_webhooks import OutboundEventView, load_outbound_events
 from support.refund_history import RefundHistory, load_history
 from support.views import RefundView, TimelineEntry, load_refund_view, load_timeline
@@ -114,9 +114,15 @@ async def get_losses(
     services: Svc,
     _caller: ReaderCaller,
     since: Annotated[
-        str, Query(description="a date (2026-11-01), an ISO time, or an age (7d, 12h)")
+        str,
+        Query(
+            description="a date (2026-11-01), an ISO time, or an age (7d, 12h)",
+            pattern=MOMENT_PATTERN,
+        ),
     ] = "7d",
-    until: Annotated[str, Query(description="same formats; exclusive; default now")] = "now",
+    until: Annotated[
+        str, Query(description="same formats; exclusive; default now", pattern=MOMENT_PATTERN)
+    ] = "now",
 ) -> LossesSummary:
     """Saved and lost in ``[since, until)`` and open now, per channel and merchant."""
     start, end = _moment(since, "since"), _moment(until, "until")

@@ -8,7 +8,7 @@ the refund's watch decides on; this module only phrases what was decided.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response
@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from api.deps import Svc
+from api.outage_twiml import MAX_TRIES
 from api.twilio_common import Key, attempt_for_key, xml
 from api.twilio_signature import SignedForm
 from application.answers import AnswerIn, AnswerStatus, take_answer
@@ -43,12 +44,18 @@ RefundParam = Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00]+$")]
 # What the call is for, as the send activity put it in the URL: an evidence reminder offers
 # no keys (the dispute is already open), every other call offers 1, 2 (and 3 when abnormal).
 PurposeParam = Annotated[Purpose | None, Query()]
+# The merchant's language, read only while the database is away (api/outage_twiml.py); and how
+# many times this call has met that outage already.
+LangParam = Annotated[Literal["en", "zh-CN"] | None, Query()]
+OutageParam = Annotated[int, Query(ge=0, le=MAX_TRIES)]
 
 
-def _query(key: str, refund_id: str, purpose: Purpose | None) -> str:
-    """The signed call URLs carry the attempt's key, the refund being discussed, the purpose."""
+def _query(key: str, refund_id: str, purpose: Purpose | None, language: str) -> str:
+    """The signed call URLs carry the attempt's key, the refund being discussed, the purpose
+    and the merchant's language."""
     query = f"key={quote(key, safe='')}&refund={quote(refund_id, safe='')}"
-    return query + (f"&purpose={purpose}" if purpose else "")
+    query += f"&purpose={purpose}" if purpose else ""
+    return query + f"&lang={quote(language, safe='')}"
 
 
 async def _context(
@@ -95,7 +102,7 @@ def _gather(
         num_digits=1,
         timeout=6,
         action=f"{services.settings.public_base_url}/twilio/voice/gather?"
-        + _query(key, facts.refund_id, purpose),
+        + _query(key, facts.refund_id, purpose, facts.language),
         method="POST",
     )
     if intro:
@@ -113,6 +120,8 @@ async def voice(
     refund: RefundParam = None,
     repeat: Annotated[int, Query(ge=0, le=3)] = 0,
     purpose: PurposeParam = None,
+    lang: LangParam = None,
+    outage: OutageParam = 0,
 ) -> Response:
     """Say what is at stake, then ask for one key; no key → say it once more, then hang up."""
     response = VoiceResponse()
@@ -140,7 +149,7 @@ async def voice(
         return xml(response)
     response.append(_gather(services, key, facts, voice, purpose))
     if repeat < 1:
-        query = _query(key, current.refund_id, purpose)
+        query = _query(key, current.refund_id, purpose, merchant.language)
         response.redirect(
             f"{services.settings.public_base_url}/twilio/voice?{query}&repeat={repeat + 1}",
             method="POST",
@@ -157,6 +166,7 @@ async def voice_gather(
     services: Svc,
     refund: RefundParam = None,
     purpose: PurposeParam = None,
+    lang: LangParam = None,
 ) -> Response:
     digits = form.get("Digits", "")
     call_sid = form.get("CallSid", "")
@@ -169,7 +179,7 @@ async def voice_gather(
         attempt, current, merchant = context
     voice = voice_for(merchant.language, services.settings)
     repeat_url = f"{services.settings.public_base_url}/twilio/voice?" + _query(
-        key, current.refund_id, purpose
+        key, current.refund_id, purpose, merchant.language
     )
     # An evidence reminder offers no keys: any key (like *) says it again.
     action = None if purpose == Purpose.EVIDENCE else ANSWER_CODES.get(digits)
