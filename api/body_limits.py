@@ -8,6 +8,8 @@ with the cap. Only which cap applies is decided here:
 * evidence uploads (``POST /v1/refunds/{id}/evidence``): the files the evidence settings allow
   (``REFUNDWATCH_EVIDENCE_MAX_FILES`` x ``REFUNDWATCH_EVIDENCE_MAX_FILE_BYTES``) plus room for
   the form fields and multipart framing; each file is still checked against its own limit;
+* bulk intake (``POST /v1/refunds/batch``, up to 500 refunds): ``BATCH_BODY_BYTES``, 4 KiB a
+  refund, twice what the largest valid one takes;
 * everything else (intake, merchants, resolutions, answers, Twilio's webhooks, reads):
   ``SMALL_BODY_BYTES``. The largest valid merchant (10 contacts, 200-character names) or refund
   (500-character reason, every signal) is a few KiB; Twilio's form posts are smaller still.
@@ -22,9 +24,16 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["EVIDENCE_FORM_OVERHEAD", "SMALL_BODY_BYTES", "BodyLimits", "too_large_detail"]
+__all__ = [
+    "BATCH_BODY_BYTES",
+    "EVIDENCE_FORM_OVERHEAD",
+    "SMALL_BODY_BYTES",
+    "BodyLimits",
+    "too_large_detail",
+]
 
 SMALL_BODY_BYTES = 64 * 1024
+BATCH_BODY_BYTES = 500 * 4 * 1024
 EVIDENCE_FORM_OVERHEAD = 256 * 1024  # note (2,000 characters), ids, part headers, boundaries
 _EVIDENCE_UPLOAD = re.compile(r"^/v1/refunds/[^/]+/evidence$")
 
@@ -36,6 +45,7 @@ def too_large_detail(cap: object) -> str:
 class BodyLimits:
     def __init__(self, app: ASGIApp, *, max_files: int, max_file_bytes: int) -> None:
         self.small = RequestBodyLimitMiddleware(app, max_body_size=SMALL_BODY_BYTES)
+        self.batch = RequestBodyLimitMiddleware(app, max_body_size=BATCH_BODY_BYTES)
         self.evidence = RequestBodyLimitMiddleware(
             app, max_body_size=max_files * max_file_bytes + EVIDENCE_FORM_OVERHEAD
         )
@@ -44,8 +54,12 @@ class BodyLimits:
         if scope["type"] != "http":
             await self.small.app(scope, receive, send)
             return
-        upload = scope["method"] == "POST" and _EVIDENCE_UPLOAD.match(scope.get("path", ""))
-        limiter = self.evidence if upload else self.small
+        path, post = scope.get("path", ""), scope["method"] == "POST"
+        limiter = self.small
+        if post and path == "/v1/refunds/batch":
+            limiter = self.batch
+        elif post and _EVIDENCE_UPLOAD.match(path):
+            limiter = self.evidence
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > limiter.max_body_size:
             # Said up front: refused before a byte of the body is read.

@@ -63,6 +63,7 @@ _WEBHOOK = (400, 403)
 ROUTES: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/v1/merchants"): (*_TOKEN, 200),
     ("POST", "/v1/refunds"): (*_TOKEN, 200, 409),
+    ("POST", "/v1/refunds/batch"): _TOKEN,
     ("POST", "/v1/refunds/{refund_id}/resolution"): (*_TOKEN, 404, 409),
     ("POST", "/v1/refunds/{refund_id}/deadline"): (*_TOKEN, 404, 409),
     ("GET", "/v1/refunds/{refund_id}"): (*_TOKEN, 404),

@@ -6,6 +6,8 @@ multipart part header too long, and the database being away.
   not with the body repeated in every error item. An ``input`` is kept only when it is a
   short scalar (``MAX_ECHO`` characters); at most ``MAX_ERRORS`` items are listed.
 * A body over its route's cap (api/body_limits.py) is a 413 that says the cap.
+* A JSON body whose bytes are not UTF-8 is a 422 like any other body that is not JSON (FastAPI
+  says 400 "There was an error parsing the body").
 * A file name longer than a multipart part header may be (python-multipart refuses a header
   line over 4 KiB, before our own checks can see the name) is a 422 naming the file name,
   not a generic 400.
@@ -115,6 +117,14 @@ def install_error_handlers(app: FastAPI) -> None:
                 "name, must stay under 4 KiB (names over 200 characters are shortened)",
                 "type": "value_error",
             }
+            return JSONResponse(
+                {"detail": [problem]}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
+            )
+        if err.status_code == status.HTTP_400_BAD_REQUEST and isinstance(
+            err.__cause__, UnicodeDecodeError
+        ):
+            # Bytes that are not UTF-8 are no JSON: the same 422 as any other body that is not.
+            problem = {"loc": ["body"], "msg": "the body is not UTF-8 JSON", "type": "json_invalid"}
             return JSONResponse(
                 {"detail": [problem]}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
             )

@@ -398,3 +398,10 @@ async def test_with_the_database_away_every_route_is_a_503_or_spoken_twiml(
             assert forged.status_code == 403, "the signature is checked first"
     finally:
         await services.close()
+
+
+async def test_a_body_that_is_not_utf8_is_a_422(stack: LiveStack) -> None:
+    headers = {**stack.platform(), "Content-Type": "application/json"}
+    response = await stack.http.post("/v1/merchants", headers=headers, content=b"1\xff")
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["type"] == "json_invalid"

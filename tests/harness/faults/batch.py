@@ -28,6 +28,7 @@ from temporalio.service import RPCError
 
 from db.engine import SessionFactory
 from db.models import NotificationAttempt, PlatformEvent, Refund
+from db.outage import database_unavailable
 from demo.payloads import merchant_body, refund_body
 from tests.harness.faults.scenarios import LAST_WAVE, SEED, Kinds
 from tests.harness.faults.watch import Watch
@@ -133,12 +134,18 @@ class Batch:
         one last round, so that no answer is left without the platform's word on it."""
         while True:
             last = stop.is_set()
-            async with self.sessions() as session:
-                statement = select(Refund.refund_id).where(
-                    col(Refund.refund_id).in_(list(self.watches)),
-                    col(Refund.merchant_answer).is_not(None),
-                )
-                answered = list((await session.exec(statement)).all())
+            try:
+                async with self.sessions() as session:
+                    statement = select(Refund.refund_id).where(
+                        col(Refund.refund_id).in_(list(self.watches)),
+                        col(Refund.merchant_answer).is_not(None),
+                    )
+                    answered = list((await session.exec(statement)).all())
+            except Exception as err:  # the database restart test: read again once it is back
+                if not database_unavailable(err):
+                    raise
+                await asyncio.sleep(0.3)
+                continue
             for refund_id in answered:
                 watch = self.watches[refund_id]
                 if watch.sent_at is not None:
@@ -208,6 +215,8 @@ class Batch:
             status = event.get("http_status") or 0
             if not parts.path.endswith("/voice/gather") or not 200 <= status < 300:
                 continue
+            if "outage=" in str(event.get("twiml", "")):
+                continue  # the database was away: an apology and a re-ask, not a confirmation
             watch = self.watches.get(refunds[0]) if refunds else None
             if watch is not None and pressed.get(event["sid"]) == "1":
                 at = datetime.fromisoformat(event["at"])
