@@ -31,7 +31,7 @@ from domain.policy import EscalationPolicy
 from domain.quiet_hours import QuietHours, quiet_windows
 from domain.vocabulary import CallOutcome, Channel
 
-__all__ = ["ARMS", "ArmTotals", "population_curve", "run_seed"]
+__all__ = ["ARMS", "ArmTotals", "Contact", "contact_curve", "population_curve", "run_seed"]
 
 ARMS = ("no_alerts", "in_app_only", "fixed_ladder", "learned_ladder")
 START = datetime(2026, 11, 23, tzinfo=UTC)  # a Monday, 00:00 UTC
@@ -99,7 +99,7 @@ def _lognormal(rng: random.Random, median: float, sigma: float) -> float:
     return rng.lognormvariate(math.log(median), sigma)
 
 
-def _curve(contact: Contact, base: list[float], knobs: ParameterSet) -> list[float]:
+def contact_curve(contact: Contact, base: list[float], knobs: ParameterSet) -> list[float]:
     """The contact's true chance of answering per local hour under this set."""
     sigma = knobs.level_sigma
     level = math.exp(sigma * contact.level_z - sigma * sigma / 2)
@@ -308,7 +308,7 @@ def run_seed(
         merchants, refunds = _population(random.Random(seed), sim, model)
         for merchant in merchants:
             for contact in merchant.contacts:
-                contact.curve = _curve(contact, base, knobs)
+                contact.curve = contact_curve(contact, base, knobs)
                 zone_start = START - timedelta(days=30)
                 contact.history = [
                     (

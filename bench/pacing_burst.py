@@ -1,9 +1,12 @@
 """Pacing benchmark, part 1: priority order vs first come, first served, for a burst of calls
 all due at once (`python -m bench.pacing_priority --part priority`).
 
-Every call is a ticket given to the real ``Pacer`` (real database, real ``priority_for``); the
+Every call is a ticket given to the real ``Pacer`` (real database, real ``priority_for``, and
+for the new dispatch the real ``TicketWorth`` recomputed on the Pacer's simulated clock); the
 grant order it produces is what is scored. The clock, the calls and their outcomes are
-simulated, with the assumptions below (printed with the results).
+simulated, with the assumptions below (printed with the results). Whether a call connects
+comes from the answer model of bench/pacing_worth.py (each contact's curve at its local hour);
+the constant p = 0.6 of the first version is kept as a second score.
 """
 
 from __future__ import annotations
@@ -11,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import statistics
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
-from rich.table import Table
-
+from bench.pacing_burst_report import plot_priority, print_priority
 from bench.pacing_common import (
     console,
     granted_tickets,
@@ -27,10 +30,18 @@ from bench.pacing_common import (
     save_result,
     scratch_database,
 )
+from bench.pacing_worth import (
+    BURST_START,
+    AnswerProfile,
+    answer_profiles,
+    greedy_order,
+    sorted_order,
+    ticket_worth,
+)
 from db.engine import make_engine, make_session_factory
-from pacing import Pacer, PacingConfig, expected_loss_minor, priority_for
+from pacing import Pacer, PacingConfig, TicketWorth, expected_loss_minor, priority_for
 
-__all__ = ["part_priority"]
+__all__ = ["part_priority", "sweep"]
 
 # ---- the assumptions of part 1 (printed with the results) ----
 CALLS = 500
@@ -56,10 +67,17 @@ class Discipline:
     name: str
     label: str
     priority: Callable[[DueCall], float]
+    recomputed: bool = False  # a TicketWorth, recomputed while waiting (the new dispatch)
 
 
 DISCIPLINES = (
     Discipline("fifo", "first come, first served", lambda c: 0.0),
+    Discipline(
+        "worth",
+        "worth now (expected loss x P(answer now) / time left, recomputed)",
+        lambda c: 0.0,
+        recomputed=True,
+    ),
     Discipline(
         "priority",
         "priority_for (expected loss / time left)",
@@ -86,7 +104,19 @@ def make_burst(count: int, seed: int) -> list[DueCall]:
     return calls
 
 
-async def grant_order(url: str, calls: Sequence[DueCall], discipline: Discipline) -> list[int]:
+def worths(calls: Sequence[DueCall], profiles: Sequence[AnswerProfile]) -> list[TicketWorth]:
+    return [
+        ticket_worth(c.amount_minor, c.risk_score, c.deadline_s, p)
+        for c, p in zip(calls, profiles, strict=True)
+    ]
+
+
+async def grant_order(
+    url: str,
+    calls: Sequence[DueCall],
+    discipline: Discipline,
+    profiles: Sequence[AnswerProfile],
+) -> list[int]:
     """Queue every call with the real Pacer, let them all wait; the arrivals in grant order."""
     channel = f"{discipline.name[:4]}{uuid.uuid4().hex[:5]}"
     config = PacingConfig(
@@ -96,19 +126,29 @@ async def grant_order(url: str, calls: Sequence[DueCall], discipline: Discipline
         max_poll_seconds=0.5,
     )
     engine = make_engine(url, pool_size=20)
-    pacer = Pacer(make_session_factory(engine), config)
+    began = time.monotonic()
+
+    def clock() -> datetime:  # the burst's simulated time: one slot per SIM_SECOND real
+        return BURST_START + timedelta(seconds=(time.monotonic() - began) / SIM_SECOND)
+
+    pacer = Pacer(make_session_factory(engine), config, clock=clock)
+    worth = worths(calls, profiles) if discipline.recomputed else [None] * len(calls)
     try:
         for call in calls:  # the burst arrives in this order, before the first slot frees
-            priority = discipline.priority(call)
             await pacer.enqueue(
-                key=f"{channel}:{call.arrival:04d}", channel=channel, priority=priority
+                key=f"{channel}:{call.arrival:04d}",
+                channel=channel,
+                priority=discipline.priority(call),
+                worth=worth[call.arrival],
             )
+        began = time.monotonic()
         await asyncio.gather(
             *(
                 pacer.acquire(
                     key=f"{channel}:{call.arrival:04d}",
                     channel=channel,
                     priority=discipline.priority(call),
+                    worth=worth[call.arrival],
                 )
                 for call in calls
             )
@@ -128,7 +168,27 @@ class Score:
     cumulative: list[float]  # loss prevented after each slot
 
 
-def score(label: str, calls: Sequence[DueCall], slots: Sequence[int | None]) -> Score:
+Connect = Callable[[DueCall, int], float]  # P(a person answers) for a call placed in a slot
+
+
+def constant_connect(call: DueCall, slot: int) -> float:
+    return P_CONNECT
+
+
+def model_connect(profiles: Sequence[AnswerProfile]) -> Connect:
+    def connect(call: DueCall, slot: int) -> float:
+        at = BURST_START + timedelta(seconds=slot / CALLS_PER_SECOND)
+        return profiles[call.arrival].true_at(at)
+
+    return connect
+
+
+def score(
+    label: str,
+    calls: Sequence[DueCall],
+    slots: Sequence[int | None],
+    connect: Connect = constant_connect,
+) -> Score:
     """slots[arrival] = the slot the call went out in (slot k at k / CALLS_PER_SECOND s)."""
     per_slot = [0.0] * len(calls)
     in_time, amount, prevented, kept = 0, 0, 0.0, 0.0
@@ -136,7 +196,7 @@ def score(label: str, calls: Sequence[DueCall], slots: Sequence[int | None]) -> 
         slot = slots[call.arrival]
         if slot is None or slot / CALLS_PER_SECOND + ACT_SECONDS > call.deadline_s:
             continue
-        chance = P_CONNECT * P_HANDLE
+        chance = connect(call, slot) * P_HANDLE
         in_time += 1
         amount += call.amount_minor
         prevented += expected_loss_minor(call.amount_minor, call.risk_score) * chance
@@ -146,9 +206,13 @@ def score(label: str, calls: Sequence[DueCall], slots: Sequence[int | None]) -> 
     return Score(label, in_time, amount, prevented, kept, cumulative)
 
 
-def offline_optimum(calls: Sequence[DueCall]) -> list[int | None]:
+def offline_optimum(
+    calls: Sequence[DueCall], weight: Callable[[DueCall], float] = lambda c: 1.0
+) -> list[int | None]:
     """The best schedule knowing the whole burst: by value, into the latest free slot that is
-    still in time (exact for unit-length jobs with deadlines). A bound, not a live policy."""
+    still in time (exact for unit-length jobs with deadlines). A bound, not a live policy.
+    ``weight``: a call's chance of connecting, if it differs between calls (the answer model;
+    exact while the chances do not change during the burst — 8 minutes, rarely an hour's turn)."""
     free = list(range(len(calls)))  # free[s]: the latest free slot <= s (union-find)
 
     def find(s: int) -> int:
@@ -159,7 +223,9 @@ def offline_optimum(calls: Sequence[DueCall]) -> list[int | None]:
 
     slots: list[int | None] = [None] * len(calls)
     taken = [False] * len(calls)
-    by_value = sorted(calls, key=lambda c: -expected_loss_minor(c.amount_minor, c.risk_score))
+    by_value = sorted(
+        calls, key=lambda c: -expected_loss_minor(c.amount_minor, c.risk_score) * weight(c)
+    )
     for call in by_value:
         last = math.floor((call.deadline_s - ACT_SECONDS) * CALLS_PER_SECOND)
         if last < 0:
@@ -178,38 +244,97 @@ def offline_optimum(calls: Sequence[DueCall]) -> list[int | None]:
     return slots
 
 
-async def part_priority(db: str, seed: int) -> dict[str, Any]:
+def _slots(order: Sequence[int], count: int) -> list[int | None]:
+    slots: list[int | None] = [None] * count
+    for slot, arrival in enumerate(order):
+        slots[arrival] = slot
+    return slots
+
+
+def _orders_by_rule(
+    calls: Sequence[DueCall], profiles: Sequence[AnswerProfile]
+) -> dict[str, list[int]]:
+    """Each discipline's order computed directly (no Pacer): sorted fixed priorities, and the
+    slot-by-slot greedy of the recomputed worth."""
+    orders = {
+        d.name: sorted_order(len(calls), lambda i, d=d: d.priority(calls[i]))  # type: ignore[misc]
+        for d in DISCIPLINES
+        if not d.recomputed
+    }
+    orders["worth"] = greedy_order(worths(calls, profiles), 1 / CALLS_PER_SECOND)
+    return orders
+
+
+def sweep(seeds: int) -> dict[str, Any]:
+    """Ratios over seeds 1..N with orders by rule (the Pacer reproduces them: see part 1)."""
+    keys = ("worth_vs_fifo", "priority_vs_fifo", "worth_vs_priority", "priority_vs_fifo_p06",
+            "optimum_vs_fifo")  # fmt: skip
+    ratios: dict[str, list[float]] = {key: [] for key in keys}
+    for seed in range(1, seeds + 1):
+        calls, profiles = make_burst(CALLS, seed), answer_profiles(CALLS, seed)
+        orders = _orders_by_rule(calls, profiles)
+        connect = model_connect(profiles)
+        got = {
+            name: score(name, calls, _slots(order, len(calls)), connect).loss_prevented_minor
+            for name, order in orders.items()
+        }
+        fixed_p = {
+            name: score(name, calls, _slots(orders[name], len(calls))).loss_prevented_minor
+            for name in ("fifo", "priority")
+        }
+        ratios["worth_vs_fifo"].append(got["worth"] / got["fifo"])
+        ratios["priority_vs_fifo"].append(got["priority"] / got["fifo"])
+        ratios["worth_vs_priority"].append(got["worth"] / got["priority"])
+        ratios["priority_vs_fifo_p06"].append(fixed_p["priority"] / fixed_p["fifo"])
+        chance = [p.true_at(BURST_START) for p in profiles]
+        truth = offline_optimum(calls, lambda c, chance=chance: chance[c.arrival])  # type: ignore[misc]
+        best = score("optimum", calls, truth, connect).loss_prevented_minor
+        ratios["optimum_vs_fifo"].append(best / got["fifo"])
+    summary = {
+        key: {"median": statistics.median(values), "min": min(values), "max": max(values)}
+        for key, values in ratios.items()
+    }
+    return {"seeds": seeds, "ratios": ratios, "summary": summary}
+
+
+async def part_priority(db: str, seed: int, seeds: int = 0) -> dict[str, Any]:
     calls = make_burst(CALLS, seed)
+    profiles = answer_profiles(CALLS, seed)
+    connect = model_connect(profiles)
     scores: list[Score] = []
+    constant: list[Score] = []
     orders: dict[str, list[int]] = {}
     async with scratch_database(db) as url:
         for discipline in DISCIPLINES:
             started = time.monotonic()
-            order = await grant_order(url, calls, discipline)
+            order = await grant_order(url, calls, discipline, profiles)
             console.print(
                 f"  {discipline.label}: {len(order)} grants by the Pacer "
                 f"in {time.monotonic() - started:.1f} s real time"
             )
             orders[discipline.name] = order
-            slots: list[int | None] = [None] * len(calls)
-            for slot, arrival in enumerate(order):
-                slots[arrival] = slot
-            scores.append(score(discipline.label, calls, slots))
-    expected = sorted(calls, key=lambda c: (-priority_for(c.amount_minor, c.risk_score,
-                                                          c.deadline_s), c.arrival))  # fmt: skip
-    matches = sum(a == c.arrival for a, c in zip(orders["priority"], expected, strict=True))
+            slots = _slots(order, len(calls))
+            scores.append(score(discipline.label, calls, slots, connect))
+            constant.append(score(discipline.label, calls, slots))
+    by_rule = _orders_by_rule(calls, profiles)
+    matches = sum(a == b for a, b in zip(orders["priority"], by_rule["priority"], strict=True))
+    worth_matches = sum(a == b for a, b in zip(orders["worth"], by_rule["worth"], strict=True))
     fifo_matches = orders["fifo"] == [c.arrival for c in calls]
-    optimum = score("offline optimum (a bound)", calls, offline_optimum(calls))
-    fifo, prio = scores[0], scores[1]
+    optimum = score("offline optimum (a bound at p = 0.6)", calls, offline_optimum(calls))
+    named = {d.name: sc for d, sc in zip(DISCIPLINES, scores, strict=True)}
+    named_p06 = {d.name: sc for d, sc in zip(DISCIPLINES, constant, strict=True)}
     result = {
-        "what": "priority order vs first-come-first-served, burst of due calls",
-        "real": "Pacer + send_tickets in a real database, priority_for, the grant order",
+        "what": "dispatch order vs first-come-first-served, burst of due calls",
+        "real": "Pacer + send_tickets in a real database, priority_for / TicketWorth recomputed "
+        "on the Pacer's clock, the grant order",
         "simulated": {
             "clock": f"1 simulated second = {SIM_SECOND} s real; the Pacer's window is that",
             "calls": "no provider: a grant is a call placed in that slot",
             "outcome": f"a call helps if placed >= {ACT_SECONDS:.0f} s before the deadline; "
-            f"connects with p={P_CONNECT}; a connected call gets the refund handled with "
-            f"p={P_HANDLE}; value at stake = amount x risk/100 (the expected loss)",
+            "a person answers with the contact's true chance at its local hour (answer model, "
+            f"bench/pacing_worth.py; or p={P_CONNECT} constant); a connected call gets the "
+            f"refund handled with p={P_HANDLE}; value at stake = amount x risk/100",
+            "burst_start": BURST_START.isoformat(),
         },
         "database": db,
         "seed": seed,
@@ -217,75 +342,25 @@ async def part_priority(db: str, seed: int) -> dict[str, Any]:
         "calls_per_second": CALLS_PER_SECOND,
         "deadlines_s": DEADLINES,
         "pacer_order_matches_priority_ranking": f"{matches}/{len(calls)}",
+        "pacer_order_matches_recomputed_greedy": f"{worth_matches}/{len(calls)}",
         "pacer_fifo_keeps_arrival_order": fifo_matches,
-        "ratio_loss_prevented_priority_vs_fifo": prio.loss_prevented_minor
-        / fifo.loss_prevented_minor,
-        "ratio_ledger_kept_priority_vs_fifo": prio.ledger_kept_minor / fifo.ledger_kept_minor,
-        "scores": [
-            {k: v for k, v in asdict(s).items() if k != "cumulative"} for s in [*scores, optimum]
+        "ratio_loss_prevented_worth_vs_fifo": named["worth"].loss_prevented_minor
+        / named["fifo"].loss_prevented_minor,
+        "ratio_loss_prevented_priority_vs_fifo": named["priority"].loss_prevented_minor
+        / named["fifo"].loss_prevented_minor,
+        "ratio_loss_prevented_priority_vs_fifo_p06": named_p06["priority"].loss_prevented_minor
+        / named_p06["fifo"].loss_prevented_minor,
+        "ratio_ledger_kept_worth_vs_fifo": named["worth"].ledger_kept_minor
+        / named["fifo"].ledger_kept_minor,
+        "scores": [{k: v for k, v in asdict(s).items() if k != "cumulative"} for s in scores],
+        "scores_p06": [
+            {k: v for k, v in asdict(s).items() if k != "cumulative"} for s in [*constant, optimum]
         ],
         "due_calls": [asdict(c) for c in calls],
         "grant_orders": orders,
     }
-    _print_priority(result, [*scores, optimum])
-    save_result(
-        result_name("pacing_priority", db), result, lambda p: _plot_priority([*scores, optimum], p)
-    )
+    if seeds:
+        result["sweep"] = sweep(seeds)
+    print_priority(result, scores, [*constant, optimum])
+    save_result(result_name("pacing_priority", db), result, lambda p: plot_priority(scores, p))
     return result
-
-
-def _money(minor: float) -> str:
-    return f"{minor / 100:,.0f}"
-
-
-def _print_priority(result: dict[str, Any], scores: Sequence[Score]) -> None:
-    table = Table(title=f"{CALLS} calls due at once, {CALLS_PER_SECOND} call/s")
-    table.add_column("order", no_wrap=True)
-    table.add_column("calls in time", justify="right")
-    table.add_column("amount called in time", justify="right")
-    table.add_column("kept off the loss ledger*", justify="right")
-    table.add_column("expected loss prevented*", justify="right")
-    for s in scores:
-        table.add_row(
-            s.label,
-            f"{s.calls_in_time} / {CALLS}",
-            _money(s.amount_called_in_time_minor),
-            _money(s.ledger_kept_minor),
-            _money(s.loss_prevented_minor),
-        )
-    console.print(table)
-    simulated = result["simulated"]
-    console.print(f"* {simulated['outcome']}")
-    console.print(f"Simulated: the clock ({simulated['clock']}); {simulated['calls']}.")
-    console.print(f"Real: {result['real']} ({result['database']}).")
-    console.print(
-        f"Pacer grant order = priority ranking: {result['pacer_order_matches_priority_ranking']}"
-        f"; FIFO kept arrival order: {result['pacer_fifo_keeps_arrival_order']}"
-    )
-    console.print(
-        f"[bold]priority / FIFO: {result['ratio_loss_prevented_priority_vs_fifo']:.2f}x "
-        f"expected loss prevented, {result['ratio_ledger_kept_priority_vs_fifo']:.2f}x "
-        "amount kept off the loss ledger[/]"
-    )
-
-
-def _plot_priority(scores: Sequence[Score], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(8, 4.5))
-    *paced, bound = scores
-    for s in paced:
-        minutes = [k / CALLS_PER_SECOND / 60 for k in range(len(s.cumulative))]
-        axes.plot(minutes, [v / 100 for v in s.cumulative], label=s.label)
-    axes.axhline(bound.loss_prevented_minor / 100, color="grey", linestyle="--", label=bound.label)
-    axes.set_xlabel("minutes after the burst (simulated; one call per second)")
-    axes.set_ylabel("expected loss prevented (currency units)")
-    axes.set_title(f"{CALLS} due calls at {CALLS_PER_SECOND}/s: who goes first")
-    axes.legend()
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
