@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.call_times import CallTimeActivities
+from activities.closing import ClosingActivities
 from activities.lookups import LookupActivities
 from activities.notices import NoticeActivities
 from activities.platform_webhooks import OutboundActivities, OutboundConfig
@@ -68,13 +69,15 @@ async def build_worker(
     )
     outbound_config = OutboundConfig.from_settings(settings)
     webhook_http = outbound_config.http_client()
+    records, feedback = RecordActivities(sessions), RiskFeedbackActivities(sessions)
     activities = [
         *sends.all(),
         *NoticeActivities(sessions).all(),
         *LookupActivities(sessions, notifier).all(),
-        *RecordActivities(sessions).all(),
+        *records.all(),
         *CallTimeActivities(sessions).all(),
-        *RiskFeedbackActivities(sessions).all(),
+        *feedback.all(),
+        *ClosingActivities(records, feedback).all(),
         *OutboundActivities(sessions, webhook_http, outbound_config).all(),
     ]
     try:

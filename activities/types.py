@@ -14,6 +14,7 @@ __all__ = [
     "AuditInput",
     "CallOddsInput",
     "CallOutcomeInput",
+    "ClosingInput",
     "DisputeInput",
     "LookedUp",
     "LookupInput",
@@ -199,3 +200,11 @@ class CallOddsInput:
     prior: str
     prior_weight: float
     history_days: int
+
+
+@dataclass(frozen=True)
+class ClosingInput:
+    """The watch's end: its outcome and (watches with the dispute phase) the risk feedback."""
+
+    outcome: OutcomeInput
+    feedback: RiskFeedbackInput | None = None

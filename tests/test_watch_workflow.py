@@ -26,6 +26,7 @@ from temporalio.worker import Worker
 from activities.types import (
     AnswerRecord,
     AuditInput,
+    ClosingInput,
     DisputeInput,
     LookedUp,
     LookupInput,
@@ -135,6 +136,12 @@ class StandIns:
         async def record_risk_feedback(item: RiskFeedbackInput) -> None:
             note(item.refund_id, "record_risk_feedback", item)
 
+        @activity.defn(name="record_closing")
+        async def record_closing(closing: ClosingInput) -> None:
+            await record_outcome(closing.outcome)
+            if closing.feedback is not None:
+                await record_risk_feedback(closing.feedback)
+
         @activity.defn(name="notify_in_app")
         async def notify_in_app(notice: NoticeInput) -> None:
             note(notice.refund_id, "notify_in_app", notice)
@@ -177,6 +184,7 @@ class StandIns:
             record_dispute,
             record_rejection_evidence,
             record_risk_feedback,
+            record_closing,
             notify_in_app,
             send_sms,
             place_call,

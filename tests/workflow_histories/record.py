@@ -255,6 +255,9 @@ SCENARIOS: dict[str, Callable[[LiveStack], Awaitable[tuple[str, str]]]] = {
     "sms_undelivered_brings_the_call_forward_step_records": (
         sms_undelivered_brings_the_call_forward
     ),
+    # ... and the watch's end written by one activity ("one-closing-activity"):
+    "keypad_1_then_resolved_one_closing": keypad_1_then_resolved,
+    "in_app_dispute_evidence_missed_one_closing": in_app_dispute_evidence_missed,
 }
 
 
