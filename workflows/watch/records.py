@@ -177,14 +177,8 @@ class Records:
             answer=answer.action if answer else None,
             last_channel=state.last_channel,
         )
-        feedback = None
-        if workflow.patched(PATCH_DISPUTES):
-            # Risk feedback: the buyer's (and device's) history for the next refund's score.
-            decisive = state.dispute.value or answer
-            feedback = RiskFeedbackInput(
-                params.refund_id, outcome, resolution, decisive.action if decisive else None
-            )
         if workflow.patched(PATCH_ONE_CLOSING):
+            feedback = self._feedback(outcome) if workflow.patched(PATCH_DISPUTES) else None
             await workflow.execute_activity_method(
                 ClosingActivities.record_closing,
                 ClosingInput(closing, feedback),
@@ -192,6 +186,17 @@ class Records:
                 retry_policy=SEND_RETRY,
             )
             return
+        # Before that patch: two activities, the patch asked between them (recorded histories).
         await self.write_after_commit(RecordActivities.record_outcome, closing)
-        if feedback is not None:
+        if workflow.patched(PATCH_DISPUTES):
+            feedback = self._feedback(outcome)
             await self.write_after_commit(RiskFeedbackActivities.record_risk_feedback, feedback)
+
+    def _feedback(self, outcome: Outcome) -> RiskFeedbackInput:
+        """Risk feedback: the buyer's (and device's) history for the next refund's score."""
+        state = self._s
+        resolution = state.resolution.resolution if state.resolution else None
+        decisive = state.dispute.value or state.answer.value
+        return RiskFeedbackInput(
+            state.params.refund_id, outcome, resolution, decisive.action if decisive else None
+        )
