@@ -50,10 +50,12 @@ E = EventType
 COUNTED = {
     "workflow tasks": E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
     "activity tasks": E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
-    "local activities": E.EVENT_TYPE_MARKER_RECORDED,
     "timers": E.EVENT_TYPE_TIMER_STARTED,
     "signals": E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
 }
+# Markers by name: a local activity's result, or a workflow.patched() marker (once per patch
+# and watch; gone once the patch is deprecated).
+MARKERS = {"local activities": "core_local_activity", "patch markers": "core_patch"}
 
 
 async def _closed(stack: BenchStack, ids: list[str], timeout_s: float) -> None:
@@ -82,6 +84,13 @@ async def _history_counts(stack: BenchStack, ids: list[str]) -> dict[str, float]
         kinds = Counter(event.event_type for event in history.events)
         for name, kind in COUNTED.items():
             totals[name] += kinds[kind]
+        markers = Counter(
+            event.marker_recorded_event_attributes.marker_name
+            for event in history.events
+            if event.event_type == E.EVENT_TYPE_MARKER_RECORDED
+        )
+        for name, marker in MARKERS.items():
+            totals[name] += markers[marker]
     return {name: value / len(ids) for name, value in totals.items()}
 
 
@@ -118,7 +127,7 @@ async def run(watches: int) -> None:
             console.print(f"group {name} ({watches} watches) …")
             groups[name] = await _group(stack, name, POLICIES / file, merchants, watches)
     base = groups["base"]
-    count_names = [*COUNTED, "history events", "history bytes"]
+    count_names = [*COUNTED, *MARKERS, "history events", "history bytes"]
     procs = ["temporal", "worker", "api0", "sandbox", "postgres (this run's backends)"]
 
     def row(label: str, group: dict[str, Any], minus: dict[str, Any] | None) -> list[Any]:
