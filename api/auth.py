@@ -21,6 +21,7 @@ __all__ = [
     "PlatformCaller",
     "ReaderCaller",
     "Role",
+    "fingerprint",
     "merchant_token",
     "require_merchant",
     "require_platform",
@@ -38,6 +39,12 @@ class Role(StrEnum):
 class Caller:
     role: Role
     merchant_id: str | None = None
+    # Who under the role: a fingerprint of the token (never the token), for the audit.
+    viewer: str | None = None
+
+
+def fingerprint(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()[:12]
 
 
 def merchant_token(secret: str, merchant_id: str) -> str:
@@ -74,7 +81,7 @@ def _identify(request: Request, services: Services) -> Caller:
         (Role.SUPPORT, settings.support_tokens),
     ):
         if any(hmac.compare_digest(t.get_secret_value(), token) for t in tokens):
-            return Caller(role)
+            return Caller(role, viewer=fingerprint(token))
     merchant_id = _verify_merchant(settings.merchant_token_secret.get_secret_value(), token)
     if merchant_id is not None:
         return Caller(Role.MERCHANT, merchant_id)

@@ -61,6 +61,7 @@ def _watch_input(
         quiet_windows=quiet_windows_for(merchant, services.policy, utcnow(), refund.deadline_at),
         abnormal=is_abnormal(risk.reasons),
         evidence_window_s=_evidence_window_s(refund),
+        notice_events=services.settings.platform_notice_events,
     )
 
 

@@ -60,6 +60,7 @@ async def _load_history(settings: Settings, refund_id: str) -> RefundHistory | N
             return None
         await record_support_view(
             session,
+            collapse=False,  # each CLI run is a person opening the record
             actor="cli",
             view="refund.history",
             refund_id=refund_id,
@@ -162,6 +163,7 @@ async def _load_evidence(settings: Settings, refund_id: str) -> list[EvidenceVie
         evidence = await load_evidence(session, refund_id, with_downloads=True)
         await record_support_view(
             session,
+            collapse=False,  # each CLI run is a person opening the record
             actor="cli",
             view="evidence",
             refund_id=refund_id,

@@ -171,6 +171,7 @@ async def _load_merchant(settings: Settings, merchant_id: str) -> MerchantView |
             return None
         await record_support_view(
             session,
+            collapse=False,  # each CLI run is a person opening the record
             actor="cli",
             view="merchant",
             merchant_id=merchant_id,

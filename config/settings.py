@@ -177,6 +177,12 @@ class Settings(BaseSettings):
         validate_default=True,
         validation_alias="REFUNDWATCH_PLATFORM_WEBHOOK_SECRET",
     )
+    # Also tell the platform each in-app notice, reminder sent, read receipt and stage change
+    # (notice.created, reminder.sent, notice.read, notice.acknowledged, refund.stage_changed),
+    # so it can push them in its own app. Off by default: about five more events per watch.
+    platform_notice_events: bool = Field(
+        default=False, validation_alias="REFUNDWATCH_PLATFORM_NOTICE_EVENTS"
+    )
     platform_webhook_timeout_s: Seconds = Field(
         default=10, ge=1, le=60, validation_alias="REFUNDWATCH_PLATFORM_WEBHOOK_TIMEOUT"
     )

@@ -170,6 +170,10 @@ class InAppNotice(SQLModel, table=True):
     message: str = Field(max_length=1000)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     read_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    # The merchant acknowledged it in the inbox (POST /v1/merchant/notices/{id}/ack).
+    acknowledged_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
 
 
 class MerchantResponse(SQLModel, table=True):

@@ -27,6 +27,7 @@ from db.migrate import upgrade
 from demo.payloads import merchant_body, refund_body
 from demo.processes import Stack, port_free
 from domain.sms_length import sms_length
+from platform_webhooks.types import NOTICE_EVENTS
 
 __all__ = ["run_demo"]
 
@@ -113,6 +114,7 @@ def _environment(data_dir: Path) -> dict[str, str]:
         "REFUNDWATCH_PLATFORM_WEBHOOK_URL": f"http://127.0.0.1:{PLATFORM_PORT}/webhooks/refundwatch",
         "REFUNDWATCH_PLATFORM_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "REFUNDWATCH_PLATFORM_WEBHOOK_MAX_RETRY_INTERVAL": "5s",
+        "REFUNDWATCH_PLATFORM_NOTICE_EVENTS": "true",
     }
 
 
@@ -343,9 +345,14 @@ async def _webhooks(client: httpx.AsyncClient) -> None:
     table = Table(title="webhooks to the platform (signed, retried until acknowledged)")
     for column in ("refund", "event", "delivery", "attempts", "platform received"):
         table.add_column(column, overflow="fold")
+    notices: dict[str, int] = {}
     for refund in REFUNDS:
         path = f"/v1/support/refunds/{refund.refund_id}/outbound-events"
         for event in (await client.get(path, headers=support)).json():
+            if event["type"] in NOTICE_EVENTS:  # counted below, not one row each
+                delivered = event["state"] == "delivered" and event["event_id"] in received
+                notices[event["type"]] = notices.get(event["type"], 0) + int(delivered)
+                continue
             answers = " → ".join(str(d["status_code"] or "no answer") for d in event["deliveries"])
             got = received.get(event["event_id"])
             table.add_row(
@@ -356,6 +363,9 @@ async def _webhooks(client: httpx.AsyncClient) -> None:
         console.print(table)
     else:
         console.print("webhooks to the platform: none yet")
+    if notices:
+        counted = ", ".join(f"{kind} {n}" for kind, n in sorted(notices.items()))
+        console.print(f"notice events delivered and verified by the platform: {counted}")
 
 
 def _fresh_dir(data_dir: Path) -> Path:

@@ -56,6 +56,8 @@ def _codes(facts: RefundFacts) -> tuple[str, str]:
 def duration_text(delta: timedelta, language: str) -> str:
     _ = gettext_for(language)
     minutes = max(0, int(delta.total_seconds() // 60))
+    if minutes < 1:
+        return _("under a minute")
     if minutes >= 120:
         return _("%(n)s hours") % {"n": minutes // 60}
     return _("%(n)s minutes") % {"n": minutes}
@@ -87,7 +89,7 @@ def in_app_text(facts: RefundFacts, purpose: str) -> str:
 
 def _link(_: Gettext, facts: RefundFacts) -> str:
     # The separator is part of the msgid: Chinese needs no space before the link.
-    return _(" Answer in one tap: %(link)s") % {"link": facts.link} if facts.link else ""
+    return _(" Tap to answer: %(link)s") % {"link": facts.link} if facts.link else ""
 
 
 def sms_text(facts: RefundFacts, others: Sequence[RefundFacts] = ()) -> str:

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db.models import EvidenceFile, EvidenceSubmission, MerchantResponse, Refund, RiskAssessment
 from domain.money import from_minor
 from domain.vocabulary import Action
+from platform_webhooks.notice_payloads import NoticeSubjectMissingError, notice_data
 from platform_webhooks.types import (
     DISPUTED,
     EVENT_TYPES,
@@ -23,6 +24,7 @@ from platform_webhooks.types import (
     EVIDENCE_SUBMITTED,
     MERCHANT_HANDLING,
     NEEDS_EVIDENCE,
+    NEEDS_SUBJECT,
     REJECTED,
     OutboundEventInput,
 )
@@ -55,6 +57,8 @@ async def build_payload(
         raise PayloadError(f"refund {event.refund_id} belongs to another merchant")
     if event.type in NEEDS_EVIDENCE and event.evidence_id is None:
         raise PayloadError(f"{event.type} needs an evidence id")
+    if event.type in NEEDS_SUBJECT and not event.subject:
+        raise PayloadError(f"{event.type} needs a subject")
     return {
         "id": event.event_id,
         "type": event.type,
@@ -71,6 +75,11 @@ async def build_payload(
 
 
 async def _data(session: AsyncSession, event: OutboundEventInput, refund: Refund) -> dict[str, Any]:
+    if event.type in NEEDS_SUBJECT:
+        try:
+            return await notice_data(session, event.type, event.subject, refund)
+        except NoticeSubjectMissingError as err:
+            raise PayloadError(str(err)) from None
     if event.type == MERCHANT_HANDLING:
         return await _answer(session, refund.refund_id, Action.HANDLE_NOW)
     if event.type == DISPUTED:

@@ -16,8 +16,15 @@ __all__ = [
     "GAVE_UP_PREFIX",
     "MERCHANT_HANDLING",
     "NEEDS_EVIDENCE",
+    "NEEDS_SUBJECT",
+    "NOTICE_ACKNOWLEDGED",
+    "NOTICE_CREATED",
+    "NOTICE_EVENTS",
+    "NOTICE_READ",
     "NOT_CONFIGURED",
     "REJECTED",
+    "REMINDER_SENT",
+    "STAGE_CHANGED",
     "AbandonInput",
     "DeliverInput",
     "DeliveryOptions",
@@ -34,10 +41,21 @@ DISPUTED = "refund.disputed"  # the merchant disputes the refund; evidence is du
 EVIDENCE_SUBMITTED = "refund.evidence_submitted"  # the merchant's evidence for the dispute
 REJECTED = "refund.rejected"  # one-click rejection as abnormal; the risk reasons are the evidence
 EVIDENCE_MISSED = "refund.evidence_missed"  # the evidence window closed without evidence
+# Notices the platform can show in its own app (push instead of poll): each in-app notice
+# (reminders included), each SMS or call that went out, each read receipt, each stage change.
+NOTICE_CREATED = "notice.created"  # an in-app notice was written (subject: its key)
+NOTICE_READ = "notice.read"  # the merchant's inbox listed it: read
+NOTICE_ACKNOWLEDGED = "notice.acknowledged"  # the merchant acknowledged it in the inbox
+REMINDER_SENT = "reminder.sent"  # an SMS or call went out (subject: the send's key)
+STAGE_CHANGED = "refund.stage_changed"  # the watch moved the refund on (subject: the stage)
+NOTICE_EVENTS = frozenset(
+    {NOTICE_CREATED, NOTICE_READ, NOTICE_ACKNOWLEDGED, REMINDER_SENT, STAGE_CHANGED}
+)
 EVENT_TYPES = frozenset(
-    {MERCHANT_HANDLING, DISPUTED, EVIDENCE_SUBMITTED, REJECTED, EVIDENCE_MISSED}
+    {MERCHANT_HANDLING, DISPUTED, EVIDENCE_SUBMITTED, REJECTED, EVIDENCE_MISSED, *NOTICE_EVENTS}
 )
 NEEDS_EVIDENCE = frozenset({EVIDENCE_SUBMITTED, REJECTED})
+NEEDS_SUBJECT = NOTICE_EVENTS
 
 # ``outbound_events.last_error`` values support tells apart (support/platform_webhooks.py).
 NOT_CONFIGURED = "no platform webhook URL configured"
@@ -75,6 +93,8 @@ class OutboundEventInput:
     merchant_id: str
     evidence_id: int | None = None
     workflow_id: str = ""  # the watch that decided; for logs
+    # What a notice event is about: the notice's or the send's idempotency key, or the stage.
+    subject: str = ""
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,9 @@ class RefundWatchInput:
     abnormal: bool = False
     # Evidence window the platform grants after a dispute; None = the policy's.
     evidence_window_s: int | None = None
+    # Tell the platform each notice, reminder and stage change (REFUNDWATCH_PLATFORM_NOTICE_EVENTS);
+    # False in histories recorded before notice events existed.
+    notice_events: bool = False
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ async def tell_platform(
     *,
     evidence_id: int | None = None,
     delivery: DeliveryOptions | None = None,
+    subject: str = "",
 ) -> str:
     """Store event ``kind`` for the refund and start its delivery; returns the event id.
 
@@ -74,7 +75,9 @@ async def tell_platform(
     event_id = event_id_for(watch_id, kind, key)
     created: OutboundEventCreated = await workflow.execute_activity_method(
         OutboundActivities.create_outbound_event,
-        OutboundEventInput(event_id, kind, refund_id, merchant_id, evidence_id, watch_id),
+        OutboundEventInput(
+            event_id, kind, refund_id, merchant_id, evidence_id, watch_id, subject=subject
+        ),
         start_to_close_timeout=_QUICK,
         retry_policy=_QUICK_RETRY,
     )

@@ -194,6 +194,7 @@ async def support_evidence(
         await record_support_view(
             session,
             actor=caller.role.value,
+            viewer=caller.viewer,
             view="evidence",
             refund_id=refund_id,
             merchant_id=refund.merchant_id,
@@ -210,7 +211,9 @@ async def support_evidence_file(
     file_id: Annotated[int, Path(ge=1, le=2**31 - 1)], services: Svc, caller: ReaderCaller
 ) -> StreamingResponse:
     """One evidence file's bytes with its detected content type (audited)."""
-    return await stream_evidence_file(services, file_id, actor=caller.role.value)
+    return await stream_evidence_file(
+        services, file_id, actor=caller.role.value, viewer=caller.viewer
+    )
 
 
 def _attachment(filename: str) -> str:
@@ -220,7 +223,7 @@ def _attachment(filename: str) -> str:
 
 
 async def stream_evidence_file(
-    services: Services, file_id: int, *, actor: str
+    services: Services, file_id: int, *, actor: str, viewer: str | None = None
 ) -> StreamingResponse:
     """The download itself, shared by the API (bearer token) and the support pages (cookie)."""
     async with services.sessions() as session:
@@ -245,6 +248,8 @@ async def stream_evidence_file(
         await record_support_view(
             session,
             actor=actor,
+            viewer=viewer,
+            collapse=False,  # each download is its own act
             view="evidence.file",
             refund_id=submission.refund_id,
             merchant_id=submission.merchant_id,

@@ -17,10 +17,12 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from api.auth import fingerprint
 from api.deps import Svc
 from api.routes.evidence import stream_evidence_file
 from application.services import Services
 from db.audit import record_support_view
+from messages.i18n import gettext_for, pick_language
 from support.at_risk import at_stake, load_at_risk
 from support.formatting import money_text, thousands, time_left_text, utc_text
 from support.loss_chart import CHANNEL_COLOURS, build_chart
@@ -31,6 +33,8 @@ from support.platform_webhooks import load_outbound_events
 from support.refund_history import load_history
 from support.web_session import COOKIE_NAME, SESSION_TTL, issue_session, matching_token
 from support.web_session import session_is_valid as _valid
+
+LANG_COOKIE = "rw_lang"
 
 __all__ = ["PAGE_HEADERS", "router"]
 
@@ -66,6 +70,12 @@ def _signed_in(request: Request, services: Services) -> bool:
     return _valid(request.cookies.get(COOKIE_NAME), _tokens(services))
 
 
+def _viewer(request: Request) -> str | None:
+    """The sign-in session (a fingerprint of its cookie): one person's openings collapse."""
+    cookie = request.cookies.get(COOKIE_NAME)
+    return fingerprint(cookie) if cookie else None
+
+
 def require_page_session(request: Request, services: Svc) -> None:
     """Pages without a valid cookie send the browser to the sign-in form, then back here."""
     if not _signed_in(request, services):
@@ -79,13 +89,23 @@ def require_page_session(request: Request, services: Svc) -> None:
 Session = Annotated[None, Depends(require_page_session)]
 
 
+def page_language(request: Request) -> str:
+    """The switch (``?lang=``, then the ``rw_lang`` cookie), else Accept-Language, else en."""
+    explicit = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+    return pick_language(explicit, None, request.headers.get("accept-language"))
+
+
 def _render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
-    response = templates.TemplateResponse(
-        request, name, {"now": datetime.now(UTC), **context}, status_code=status_code
-    )
+    language = page_language(request)
+    values = {"now": datetime.now(UTC), "lang": language, "_": gettext_for(language), **context}
+    response = templates.TemplateResponse(request, name, values, status_code=status_code)
     response.headers.update(PAGE_HEADERS)
+    if (chosen := request.query_params.get("lang")) in ("zh-CN", "en"):
+        response.set_cookie(
+            LANG_COOKIE, str(chosen), max_age=365 * 86400, path="/support", samesite="strict"
+        )
     return response
 
 
@@ -111,7 +131,10 @@ async def login(
 ) -> Response:
     found = matching_token(token.strip(), _tokens(services))
     if found is None:
-        error = "That is not a support token. Ask an operator for one (REFUNDWATCH_SUPPORT_TOKENS)."
+        _ = gettext_for(page_language(request))
+        error = _(
+            "That is not a support token. Ask an operator for one (REFUNDWATCH_SUPPORT_TOKENS)."
+        )
         context = {"next": _safe_next(next), "error": error}
         return _render(request, "login.html", context, status.HTTP_401_UNAUTHORIZED)
     response = RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
@@ -182,6 +205,7 @@ async def refund_page(
         await record_support_view(
             session,
             actor="web",
+            viewer=_viewer(request),
             view="refund.page",
             refund_id=refund_id,
             merchant_id=history.refund.merchant_id,
@@ -193,10 +217,13 @@ async def refund_page(
 
 @router.get("/evidence/files/{file_id}")
 async def evidence_file(
-    file_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], services: Svc, _session: Session
+    request: Request,
+    file_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+    services: Svc,
+    _session: Session,
 ) -> Response:
     """A download link on the refund page: the same audited download as the API's."""
-    return await stream_evidence_file(services, file_id, actor="web")
+    return await stream_evidence_file(services, file_id, actor="web", viewer=_viewer(request))
 
 
 # ---------------------------------------------------------------------------- merchant
@@ -212,6 +239,7 @@ async def merchant_page(
         await record_support_view(
             session,
             actor="web",
+            viewer=_viewer(request),
             view="merchant.page",
             merchant_id=merchant_id,
         )
@@ -229,19 +257,20 @@ async def losses_page(
     currency: str | None = None,
 ) -> HTMLResponse:
     errors: list[str] = []
+    _ = gettext_for(page_language(request))
     now = datetime.now(UTC)
     try:
         start = parse_moment(since, now=now)
     except PeriodError as err:
-        errors.append(f"From: {err}")
+        errors.append(_("From: %(reason)s") % {"reason": err})
         start = parse_moment("7d", now=now)
     try:
         end = parse_moment(until, now=now)
     except PeriodError as err:
-        errors.append(f"To: {err}")
+        errors.append(_("To: %(reason)s") % {"reason": err})
         end = now
     if start >= end:
-        errors.append("From must be before To; showing the last 7 days.")
+        errors.append(_("From must be before To; showing the last 7 days."))
         start, end = parse_moment("7d", now=now), now
     async with services.sessions() as session:
         items = await load_loss_items(session, since=start, until=end, now=now)

@@ -34,6 +34,7 @@ async def get_refund(refund_id: str, services: Svc, caller: ReaderCaller) -> Ref
         await record_support_view(
             session,
             actor=caller.role.value,
+            viewer=caller.viewer,
             view="refund",
             refund_id=refund_id,
             merchant_id=view.merchant_id,
@@ -60,6 +61,7 @@ async def get_history(refund_id: str, services: Svc, caller: ReaderCaller) -> Re
         await record_support_view(
             session,
             actor=caller.role.value,
+            viewer=caller.viewer,
             view="refund.history",
             refund_id=refund_id,
             merchant_id=history.refund.merchant_id,
@@ -82,6 +84,7 @@ async def get_outbound_events(
         await record_support_view(
             session,
             actor=caller.role.value,
+            viewer=caller.viewer,
             view="refund.outbound_events",
             refund_id=refund_id,
         )
@@ -144,6 +147,7 @@ async def get_merchant(merchant_id: str, services: Svc, caller: ReaderCaller) ->
         await record_support_view(
             session,
             actor=caller.role.value,
+            viewer=caller.viewer,
             view="merchant",
             merchant_id=merchant_id,
         )

@@ -34,7 +34,11 @@
         .then(function (response) {
           if (response.status === 401) {
             box.classList.add("stale");
-            status.innerHTML = 'Signed out · <a href="/support/login?next=/support">sign in again</a>';
+            status.textContent = (status.dataset.signedOut || "Signed out") + " · ";
+            var again = document.createElement("a");
+            again.href = "/support/login?next=/support";
+            again.textContent = status.dataset.signIn || "sign in again";
+            status.appendChild(again);
             clearInterval(timer);
             return null;
           }
@@ -46,11 +50,11 @@
           target.innerHTML = html;
           tick();
           box.classList.remove("stale");
-          status.textContent = "Live · updated " + new Date().toISOString().slice(0, 19).replace("T", " ") + " UTC";
+          status.textContent = (status.dataset.live || "Live · updated") + " " + new Date().toISOString().slice(0, 19).replace("T", " ") + " UTC";
         })
         .catch(function () {
           box.classList.add("stale");
-          status.textContent = "Not updating: the server did not answer; retrying…";
+          status.textContent = status.dataset.stale || "Not updating: the server did not answer; retrying…";
         });
     }
     var timer = setInterval(refresh, 5000);

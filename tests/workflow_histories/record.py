@@ -218,6 +218,52 @@ async def in_app_reject_then_rejected(stack: LiveStack) -> tuple[str, str]:
     return refund_id, "resolved"
 
 
+def _with_notice_events(
+    scenario: Callable[[LiveStack], Awaitable[tuple[str, str]]],
+) -> Callable[[LiveStack], Awaitable[tuple[str, str]]]:
+    """The scenario with REFUNDWATCH_PLATFORM_NOTICE_EVENTS on (patch "notice-events")."""
+
+    async def run(stack: LiveStack) -> tuple[str, str]:
+        stack.services.settings.platform_notice_events = True
+        return await scenario(stack)
+
+    return run
+
+
+async def link_dispute_evidence_then_rejected(stack: LiveStack) -> tuple[str, str]:
+    """The merchant answers on the page behind the SMS's action link (channel "link")."""
+    merchant_id, phones = await stack.merchant([NEVER])
+    body = stack.refund_body(merchant_id, deadline_in=30)
+    assert (await stack.intake(body)).status_code == 201
+    refund_id: str = body["refund_id"]
+    link = ""
+    for _ in range(200):
+        messages = (await stack.sandbox.get("/sandbox/messages")).json()
+        found = [m["body"] for m in messages if m["to"] == phones[0]]
+        if found:
+            link = next(w for w in found[0].split() if "/m/" in w)
+            break
+        await asyncio.sleep(0.3)
+    page = await stack.http.get(link)
+    token = page.text.split('name="form_token" value="', 1)[1].split('"', 1)[0]
+    fields = {"form_token": token}
+    answer = await stack.http.post(
+        f"{link}/refunds/{refund_id}/answer",
+        data={**fields, "action": "dispute", "request_id": "record-dispute"},
+    )
+    assert answer.status_code == 303, answer.text
+    await stack.wait_view(refund_id, lambda v: v["stage"] == "disputed")
+    sent = await stack.http.post(
+        f"{link}/refunds/{refund_id}/evidence",
+        data={**fields, "category": "empty_package", "request_id": "record-evidence"},
+        files=[("files", ("box.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "image/png"))],
+    )
+    assert sent.status_code == 303, sent.text
+    await stack.wait_view(refund_id, lambda v: v["stage"] == "evidence_submitted")
+    await _resolve(stack, refund_id, "rejected")
+    return refund_id, "resolved"
+
+
 SCENARIOS: dict[str, Callable[[LiveStack], Awaitable[tuple[str, str]]]] = {
     "keypad_1_then_resolved": keypad_1_then_resolved,
     "nobody_answers_times_out": nobody_answers_times_out,
@@ -258,6 +304,10 @@ SCENARIOS: dict[str, Callable[[LiveStack], Awaitable[tuple[str, str]]]] = {
     # ... and the watch's end written by one activity ("one-closing-activity"):
     "keypad_1_then_resolved_one_closing": keypad_1_then_resolved,
     "in_app_dispute_evidence_missed_one_closing": in_app_dispute_evidence_missed,
+    # Recorded with notice events on (patch "notice-events"; record these on their own, the
+    # setting is switched on for the whole stack) and an answer on the merchant page:
+    "nobody_answers_times_out_notice_events": _with_notice_events(nobody_answers_times_out),
+    "link_dispute_evidence_notice_events": _with_notice_events(link_dispute_evidence_then_rejected),
 }
 
 

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         StageChange,
     )
     from domain.vocabulary import Outcome, Stage
+    from platform_webhooks.types import STAGE_CHANGED as STAGE_CHANGED_EVENT
     from workflows import search_attributes as sa
     from workflows.platform_webhooks import tell_platform
     from workflows.watch.state import WatchState
@@ -39,6 +40,7 @@ __all__ = [
     "PATCH_LOCAL_BOOKKEEPING",
     "PATCH_MORE_EVIDENCE",
     "PATCH_ONE_CLOSING",
+    "PATCH_NOTICE_EVENTS",
     "PATCH_OUTCOME_COMMITTED",
     "PATCH_REPORT_LOOKUP",
     "PATCH_STEP_RECORDS",
@@ -72,6 +74,9 @@ PATCH_STEP_RECORDS = "step-records-in-activity"
 # The outcome and the risk feedback are written by one regular activity (record_closing), not
 # two in a row: one activity task and one workflow task less per watch (bench.step_cost).
 PATCH_ONE_CLOSING = "one-closing-activity"
+# Each in-app notice, each SMS or call sent and each stage change is told to the platform as a
+# signed notice event (only for watches started with notice_events).
+PATCH_NOTICE_EVENTS = "notice-events"
 
 SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -140,6 +145,7 @@ class Records:
         self._s.stage = stage
         workflow.upsert_search_attributes([sa.STAGE.value_set(stage)])
         await self.audit(STAGE_CHANGED, {"stage": stage}, stage=stage)
+        await self.tell_notice(STAGE_CHANGED_EVENT, stage)
 
     def stage_for_activity(self, stage: Stage) -> StageChange | None:
         """The stage change a step's own activity will record (patch step-records-in-activity):
@@ -151,6 +157,16 @@ class Records:
     def stage_recorded(self, change: StageChange) -> None:
         self._s.stage = Stage(change.stage)
         workflow.upsert_search_attributes([sa.STAGE.value_set(change.stage)])
+
+    async def tell_notice(self, kind: str, subject: str) -> None:
+        """A notice event for the platform's own app (not awaited, not on the timeline: the
+        notice, the send and the stage are there already)."""
+        params = self._s.params
+        if not params.notice_events or not workflow.patched(PATCH_NOTICE_EVENTS):
+            return
+        await tell_platform(
+            kind, params.refund_id, params.merchant_id, f"{kind}:{subject}", subject=subject
+        )
 
     async def tell(self, kind: str, key: str, evidence_id: int | None = None) -> None:
         """Tell the platform (signed webhook, delivered by its own workflow; not awaited)."""

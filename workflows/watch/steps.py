@@ -40,6 +40,8 @@ with workflow.unsafe.imports_passed_through():
         SendStatus,
         Stage,
     )
+    from platform_webhooks.types import NOTICE_CREATED, REMINDER_SENT
+    from platform_webhooks.types import STAGE_CHANGED as STAGE_CHANGED_EVENT
     from workflows.inputs import DeliveryReport
     from workflows.watch.records import (
         PATCH_CALL_TIMES,
@@ -101,20 +103,20 @@ class Steps:
         params = state.params
         inline = not state.acknowledged and workflow.patched(PATCH_STEP_RECORDS)
         change = self._records.stage_for_activity(Stage.IN_APP_SENT) if inline else None
-        await self._records.write(
-            NoticeActivities.notify_in_app,
-            NoticeInput(
-                params.refund_id,
-                params.merchant_id,
-                self._records.workflow_id(),
-                spec.name,
-                purpose,
-                stage=change,
-            ),
+        notice = NoticeInput(
+            params.refund_id,
+            params.merchant_id,
+            self._records.workflow_id(),
+            spec.name,
+            purpose,
+            stage=change,
         )
+        await self._records.write(NoticeActivities.notify_in_app, notice)
+        await self._records.tell_notice(NOTICE_CREATED, notice.idempotency_key)
         state.last_channel = Channel.IN_APP
         if change is not None:
             self._records.stage_recorded(change)
+            await self._records.tell_notice(STAGE_CHANGED_EVENT, change.stage)
         elif not state.acknowledged and not inline:
             await self._records.set_stage(Stage.IN_APP_SENT)
 
@@ -129,11 +131,14 @@ class Steps:
             return
         if result.status == SendStatus.ACCEPTED:
             state.last_channel = Channel.SMS
+            await self._records.tell_notice(REMINDER_SENT, result.idempotency_key)
             if workflow.patched(PATCH_REPORT_LOOKUP):
                 wait = timedelta(seconds=state.params.policy.sms.report_timeout_s)
                 state.sms_check = SmsCheck(result.idempotency_key, workflow.now() + wait)
             if change is not None:
                 self._records.stage_recorded(change)
+                await self._records.tell_notice(STAGE_CHANGED_EVENT, change.stage)
+            await self._records.tell_notice(STAGE_CHANGED_EVENT, change.stage)
             elif not state.acknowledged and not inline:
                 await self._records.set_stage(Stage.SMS_SENT)
         elif result.status != SendStatus.THROTTLED:
@@ -156,6 +161,7 @@ class Steps:
                 if result.status != SendStatus.ACCEPTED:
                     break  # final error for this number: try the next contact
                 state.last_channel = Channel.CALL
+                await self._records.tell_notice(REMINDER_SENT, result.idempotency_key)
                 report = await self._await_call(result.idempotency_key)
                 if report is not None and self._answerer_unknown(report):
                     report = await self._with_answerer(report)
