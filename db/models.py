@@ -153,9 +153,8 @@ class NotificationAttempt(SQLModel, table=True):
     # The SMS text as sent: how a send whose create got no answer is recognised among the
     # provider's own records (activities/sends.py).
     body: str | None = Field(default=None, max_length=1600)
-    # How the SMS text is sent and billed (domain/sms_length.py): gsm7 | ucs2, and segments.
-    encoding: str | None = Field(default=None, max_length=4)
-    segments: int | None = None
+    encoding: str | None = Field(default=None, max_length=4)  # SMS: gsm7 | ucs2
+    segments: int | None = None  # SMS: billed segments (domain/sms_length.py)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
@@ -170,7 +169,6 @@ class InAppNotice(SQLModel, table=True):
     message: str = Field(max_length=1000)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     read_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
-    # The merchant acknowledged it in the inbox (POST /v1/merchant/notices/{id}/ack).
     acknowledged_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )

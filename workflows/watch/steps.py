@@ -138,7 +138,6 @@ class Steps:
             if change is not None:
                 self._records.stage_recorded(change)
                 await self._records.tell_notice(STAGE_CHANGED_EVENT, change.stage)
-            await self._records.tell_notice(STAGE_CHANGED_EVENT, change.stage)
             elif not state.acknowledged and not inline:
                 await self._records.set_stage(Stage.SMS_SENT)
         elif result.status != SendStatus.THROTTLED:
