@@ -5,7 +5,8 @@ is refused before a byte is read, and a body sent without one (chunked) is refus
 the bytes streamed in pass the cap. FastAPI turns that into a 413, which api/errors.py words
 with the cap. Only which cap applies is decided here:
 
-* evidence uploads (``POST /v1/refunds/{id}/evidence``): the files the evidence settings allow
+* evidence uploads (``POST /v1/refunds/{id}/evidence``, and the merchant page's
+  ``POST /m/{token}/refunds/{id}/evidence``): the files the evidence settings allow
   (``REFUNDWATCH_EVIDENCE_MAX_FILES`` x ``REFUNDWATCH_EVIDENCE_MAX_FILE_BYTES``) plus room for
   the form fields and multipart framing; each file is still checked against its own limit;
 * bulk intake (``POST /v1/refunds/batch``, up to 500 refunds): ``BATCH_BODY_BYTES``, 4 KiB a
@@ -35,7 +36,8 @@ __all__ = [
 SMALL_BODY_BYTES = 64 * 1024
 BATCH_BODY_BYTES = 500 * 4 * 1024
 EVIDENCE_FORM_OVERHEAD = 256 * 1024  # note (2,000 characters), ids, part headers, boundaries
-_EVIDENCE_UPLOAD = re.compile(r"^/v1/refunds/[^/]+/evidence$")
+# The API's upload and the merchant page's (/m/<token>/refunds/<id>/evidence): the same files.
+_EVIDENCE_UPLOAD = re.compile(r"^(/v1/refunds/[^/]+|/m/[^/]+/refunds/[^/]+)/evidence$")
 
 
 def too_large_detail(cap: object) -> str:
