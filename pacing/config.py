@@ -35,11 +35,17 @@ class PacingConfig:
     # are waiting tickets enqueued longer ago (a waiter still alive puts its ticket back).
     retention_seconds: float = 3600.0
     cleanup_every_seconds: float = 60.0
+    # A waiter writes its recomputed priority back once it moved by more than this share of
+    # itself (pacing/priority.py): the time left shrinks continuously, and a write at every
+    # look of every waiter would cost more than the order it buys.
+    reprioritise_share: float = 0.01
 
     def __post_init__(self) -> None:
         for channel, rate in self.rates.items():
             if rate < 1:
                 raise ValueError(f"pacing rate for {channel!r} must be at least 1, got {rate}")
+        if self.reprioritise_share < 0:
+            raise ValueError("reprioritise_share cannot be negative")
         if self.window_seconds <= 0 or self.margin_seconds < 0 or self.max_poll_seconds <= 0:
             raise ValueError("pacing window and poll times must be positive")
         object.__setattr__(self, "rates", MappingProxyType(dict(self.rates)))

@@ -8,7 +8,7 @@ further back look rarely, so hundreds of waiters cost a few queries a second.
 
 A ticket given with its :class:`~pacing.priority.TicketWorth` has its priority recomputed by
 its waiter at every look (time left, the callee's hour) and written back when it moved by more
-than ``_REPRIORITISE`` of itself: the grant order follows the value of sending *now*.
+than ``reprioritise_share`` of itself: the grant order follows the value of sending *now*.
 """
 
 from __future__ import annotations
@@ -32,9 +32,6 @@ __all__ = ["Pacer"]
 log = structlog.get_logger(__name__)
 
 _MIN_PAUSE = 0.001  # also wakes a waiter just after its slot frees, not just before
-# A recomputed priority is written back once it moved by more than this share of itself: time
-# left shrinks continuously, and a write per look per waiter would cost more than it orders.
-_REPRIORITISE = 0.01
 
 
 class Pacer:
@@ -124,14 +121,17 @@ class Pacer:
         while True:
             if heartbeat is not None:
                 heartbeat()
+            refresh: tuple[float, float] | None = None
             if worth is not None:
-                now = worth.priority_at(self._clock())
-                if abs(now - priority) > _REPRIORITISE * max(abs(priority), 1e-12):
+                moment = self._clock()
+                now = worth.priority_at(moment)
+                share = self._config.reprioritise_share
+                if abs(now - priority) > share * max(abs(priority), 1e-12):
                     priority = now
-                    await self._store.reprioritise(key, priority, worth.worth_at(self._clock()))
+                    refresh = (priority, worth.worth_at(moment))
             if try_grant and await self._store.grant(channel, limit, span, key) == key:
                 return
-            look = await self._store.look(key, channel, span)
+            look = await self._store.look(key, channel, span, refresh)
             if look.granted:
                 return
             if not look.exists:  # withdrawn by a cancelled twin, or expired: queue again

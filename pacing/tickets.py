@@ -159,18 +159,25 @@ class TicketStore:
             )
             return False
 
-    async def reprioritise(self, key: str, priority: float, worth: float) -> None:
-        """A waiting ticket's recomputed priority (and the worth it came from)."""
-        async with self._sessions() as session, session.begin():
-            await _run(
-                session,
-                update(TICKETS)
-                .where(_C.idempotency_key == key, _C.granted_at.is_(None))
-                .values(priority=priority, worth=worth),
-            )
-
-    async def look(self, key: str, channel: str, span_seconds: float) -> Look:
+    async def look(
+        self,
+        key: str,
+        channel: str,
+        span_seconds: float,
+        reprioritise: tuple[float, float] | None = None,
+    ) -> Look:
+        """The waiter's view; ``reprioritise`` = (priority, worth) recomputed by the waiter,
+        written first on the same connection (one round of the pool per look)."""
         async with self._sessions() as session:
+            if reprioritise is not None:
+                priority, worth = reprioritise
+                await _run(
+                    session,
+                    update(TICKETS)
+                    .where(_C.idempotency_key == key, _C.granted_at.is_(None))
+                    .values(priority=priority, worth=worth),
+                )
+                await session.commit()
             now = await _db_now(session)
             since = now - timedelta(seconds=span_seconds)
             in_window, oldest, latest = await _window(session, channel, since)

@@ -18,6 +18,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +231,20 @@ def _with_notice_events(
     return run
 
 
+def _learning_call_times(
+    scenario: Callable[[LiveStack], Awaitable[tuple[str, str]]],
+) -> Callable[[LiveStack], Awaitable[tuple[str, str]]]:
+    """The scenario with the policy's learned call times on (tests/policy.yaml has them off):
+    the watch reads the contact's odds when it plans (local activity ``call_odds``)."""
+
+    async def run(stack: LiveStack) -> tuple[str, str]:
+        policy = stack.services.policy
+        stack.services.policy = replace(policy, call_times=replace(policy.call_times, enabled=True))
+        return await scenario(stack)
+
+    return run
+
+
 async def link_dispute_evidence_then_rejected(stack: LiveStack) -> tuple[str, str]:
     """The merchant answers on the page behind the SMS's action link (channel "link")."""
     merchant_id, phones = await stack.merchant([NEVER])
@@ -308,6 +323,10 @@ SCENARIOS: dict[str, Callable[[LiveStack], Awaitable[tuple[str, str]]]] = {
     # setting is switched on for the whole stack) and an answer on the merchant page:
     "nobody_answers_times_out_notice_events": _with_notice_events(nobody_answers_times_out),
     "link_dispute_evidence_notice_events": _with_notice_events(link_dispute_evidence_then_rejected),
+    # Recorded after calls' outcomes were kept and call steps could move to the contact's best
+    # hour ("call-timing-learned"), with the policy's call_times on:
+    "keypad_1_then_resolved_call_times": _learning_call_times(keypad_1_then_resolved),
+    "nobody_answers_times_out_call_times": _learning_call_times(nobody_answers_times_out),
 }
 
 
