@@ -298,9 +298,14 @@ def sweep(seeds: int) -> dict[str, Any]:
     return {"seeds": seeds, "ratios": ratios, "summary": summary}
 
 
-async def part_priority(db: str, seed: int, seeds: int = 0) -> dict[str, Any]:
-    calls = make_burst(CALLS, seed)
-    profiles = answer_profiles(CALLS, seed)
+async def part_priority(
+    db: str, seed: int, seeds: int = 0, pacer_calls: int = CALLS
+) -> dict[str, Any]:
+    """The Pacer's grant orders for a burst of ``pacer_calls`` (500 by default; fewer on a
+    loaded machine, where 500 waiters can exhaust the connection pool), scored; with ``seeds``
+    the 500-call ratios over seeds 1..N by rule."""
+    calls = make_burst(pacer_calls, seed)
+    profiles = answer_profiles(pacer_calls, seed)
     connect = model_connect(profiles)
     scores: list[Score] = []
     constant: list[Score] = []
@@ -339,7 +344,7 @@ async def part_priority(db: str, seed: int, seeds: int = 0) -> dict[str, Any]:
         },
         "database": db,
         "seed": seed,
-        "calls": CALLS,
+        "calls": pacer_calls,
         "calls_per_second": CALLS_PER_SECOND,
         "deadlines_s": DEADLINES,
         "pacer_order_matches_priority_ranking": f"{matches}/{len(calls)}",

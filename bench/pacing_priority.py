@@ -35,6 +35,9 @@ def main() -> None:
     parser.add_argument(
         "--seeds", type=int, default=30, help="part 1: ratios over seeds 1..N by rule (0: none)"
     )
+    parser.add_argument(
+        "--pacer-calls", type=int, default=500, help="part 1: burst size given to the Pacer"
+    )
     parser.add_argument("--limits", default="1,5", help="part 2: rates to measure, e.g. 1,5")
     parser.add_argument("--seconds", type=float, default=20.0, help="part 2: per rate")
     args = parser.parse_args()
@@ -42,7 +45,7 @@ def main() -> None:
     limits = [int(v) for v in args.limits.split(",") if v.strip()]
     if args.part in {"all", "priority"}:
         console.print(f"[bold]Part 1[/]: priority vs FIFO ({args.db})")
-        asyncio.run(part_priority(args.db, args.seed, args.seeds))
+        asyncio.run(part_priority(args.db, args.seed, args.seeds, args.pacer_calls))
     if args.part in {"all", "rate"}:
         console.print(f"[bold]Part 2[/]: the rate across two processes ({args.db})")
         asyncio.run(part_rate(args.db, limits, args.seconds))
