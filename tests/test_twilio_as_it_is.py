@@ -75,7 +75,8 @@ async def test_a_voicemail_gets_the_whole_message_after_its_greeting_and_escalat
         left = found["voicemail"]
         # The prompt a person would hear at once plays over the greeting (asynchronous
         # detection); the voicemail message starts after the beep and is kept whole.
-        message = [h for h in left["heard"] if "We sent you a text message with a link" in h["text"]]
+        texted = "We sent you a text message with a link"
+        message = [h for h in left["heard"] if texted in h["text"]]
         assert message, left
         assert all(h["recorded"] is True for h in message), left
         assert "will be approved automatically" in left["recorded_text"], left
