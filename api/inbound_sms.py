@@ -13,11 +13,17 @@ import structlog
 
 from application.answers import AnswerIn, AnswerStatus, AnswerVerdict, take_answer
 from application.services import Services
-from application.sms_senders import contacts_for_phone, open_refunds_of, record_sms_opt_out
+from application.sms_senders import (
+    contacts_for_phone,
+    language_of_sender,
+    open_refunds_of,
+    record_sms_opt_out,
+)
 from db.models import Refund, utcnow
 from domain.answers import Refusal
 from domain.masking import mask_phone
 from domain.vocabulary import ANSWER_CODES, Action, Channel
+from messages.i18n import N_, Gettext, gettext_for
 
 __all__ = ["handle_inbound_sms"]
 
@@ -33,6 +39,7 @@ HELP_WORDS = {"HELP", "INFO"}
 # block anything, so our own record (and the send path, which honours it) must, and we say so.
 OWN_STOP_WORDS = {"退订", "TD"}
 STOP_WORDS = TWILIO_STOP_WORDS | OWN_STOP_WORDS
+# Both languages in one reply: the merchant may have set either, and it stops our SMS for good.
 _OWN_STOP_REPLY = (
     "您已退订短信提醒，电话提醒将继续。回复 START 可重新订阅。"
     " You will get no more SMS from refundwatch; calls continue. Reply START to resume."
@@ -40,23 +47,32 @@ _OWN_STOP_REPLY = (
 # "1", "2", "3", or with the refund's reply code: "1A", "2 b", "3A."
 _ANSWER = re.compile(r"^\s*([" + "".join(ANSWER_CODES) + r"])\s*([A-Za-z])?\s*[.!]?\s*$")
 _THANKS = {
-    Action.HANDLE_NOW: "marked 'handling now'.",
-    Action.DISPUTE: "marked 'abnormal'. Please submit your evidence in the merchant app.",
-    Action.REJECT: "rejected as abnormal; its risk reasons are attached as evidence.",
+    Action.HANDLE_NOW: N_("Thank you: refund %(refund)s marked 'handling now'."),
+    Action.DISPUTE: N_(
+        "Thank you: refund %(refund)s marked 'abnormal'. Please submit your evidence from the "
+        "link in our message."
+    ),
+    Action.REJECT: N_(
+        "Thank you: refund %(refund)s rejected as abnormal; its risk reasons are attached as "
+        "evidence."
+    ),
 }
-
-HELP_TEXT = (
+HELP_TEXT = N_(
     "refundwatch alerts about refunds close to auto-approval. Reply 1 to handle the refund now, "
     "2 if it is abnormal, 3 to reject it as abnormal where the alert offers it. "
     "Reply STOP to stop SMS (calls continue)."
 )
 
 
-def _listing(refunds: Sequence[Refund]) -> str:
+def _listing(_: Gettext, refunds: Sequence[Refund]) -> str:
     if not refunds:
         return ""
-    items = [f"{r.refund_id}: reply 1{r.reply_code} or 2{r.reply_code}" for r in refunds[:5]]
-    return " Open refunds: " + "; ".join(items) + "."
+    items = [
+        _("%(refund)s: reply 1%(code)s or 2%(code)s")
+        % {"refund": r.refund_id, "code": r.reply_code or ""}
+        for r in refunds[:5]
+    ]
+    return " " + _("Open refunds: %(list)s.") % {"list": "; ".join(items)}
 
 
 async def handle_inbound_sms(services: Services, form: dict[str, str]) -> str | None:
@@ -79,24 +95,27 @@ async def handle_inbound_sms(services: Services, form: dict[str, str]) -> str | 
         )
         # For its own keywords Twilio sends the standard confirmation; for ours, we do.
         return _OWN_STOP_REPLY if word in OWN_STOP_WORDS else None
+    _ = gettext_for(await language_of_sender(services, contacts))
     if word in HELP_WORDS:
-        return HELP_TEXT
+        return _(HELP_TEXT)
     match = _ANSWER.match(body)
     open_refunds = await open_refunds_of(services, {contact.merchant_id for contact in contacts})
     if match is None:
-        return f"Sorry, we did not understand that. {HELP_TEXT}{_listing(open_refunds)}"
+        sorry = _("Sorry, we did not understand that.")
+        return f"{sorry} {_(HELP_TEXT)}{_listing(_, open_refunds)}"
     if not open_refunds:
-        return "You have no open refunds waiting for an answer. Thank you."
+        return _("You have no open refunds waiting for an answer. Thank you.")
     code = (match.group(2) or "").upper()
     if code:
         chosen = [r for r in open_refunds if r.reply_code == code]
         if not chosen:
-            return f"No open refund has the code {code}.{_listing(open_refunds)}"
+            missing = _("No open refund has the code %(code)s.") % {"code": code}
+            return missing + _listing(_, open_refunds)
         refund = chosen[0]
     elif len(open_refunds) == 1:
         refund = open_refunds[0]
     else:
-        return f"Which refund do you mean?{_listing(open_refunds)}"
+        return _("Which refund do you mean?") + _listing(_, open_refunds)
     action = ANSWER_CODES[match.group(1)]
     verdict = await take_answer(
         services,
@@ -110,17 +129,21 @@ async def handle_inbound_sms(services: Services, form: dict[str, str]) -> str | 
             at=utcnow(),
         ),
     )
-    return _reply(refund, action, verdict)
+    return _reply(_, refund, action, verdict)
 
 
-def _reply(refund: Refund, action: Action, verdict: AnswerVerdict) -> str:
+def _reply(_: Gettext, refund: Refund, action: Action, verdict: AnswerVerdict) -> str:
+    values = {"refund": refund.refund_id, "code": refund.reply_code or ""}
     if verdict.status != AnswerStatus.REFUSED:  # taken, or kept and told later
-        return f"Thank you: refund {refund.refund_id} {_THANKS[action]}"
+        return _(_THANKS[action]) % values
     if verdict.refusal == Refusal.NOT_ABNORMAL:
         return (
-            f"Refund {refund.refund_id} cannot be rejected in one reply: no abnormal signal "
-            f"was found. Reply 2{refund.reply_code or ''} to dispute it with evidence."
+            _(
+                "Refund %(refund)s cannot be rejected in one reply: no abnormal signal was found. "
+                "Reply 2%(code)s to dispute it with evidence."
+            )
+            % values
         )
     if verdict.refusal == Refusal.ALREADY_DISPUTED:
-        return f"Refund {refund.refund_id} is already marked abnormal. Thank you."
-    return f"Refund {refund.refund_id} needs no further answer. Thank you."
+        return _("Refund %(refund)s is already marked abnormal. Thank you.") % values
+    return _("Refund %(refund)s needs no further answer. Thank you.") % values

@@ -8,10 +8,20 @@ from sqlmodel import col, select
 
 from application.services import Services
 from db.audit import append_audit
-from db.models import Contact, Refund
+from db.models import Contact, Merchant, Refund
 from domain.vocabulary import RefundState
 
-__all__ = ["contacts_for_phone", "open_refunds_of", "record_sms_opt_out"]
+__all__ = ["contacts_for_phone", "language_of_sender", "open_refunds_of", "record_sms_opt_out"]
+
+
+async def language_of_sender(services: Services, contacts: Sequence[Contact]) -> str:
+    """The language replies to this number are written in: its first merchant's setting."""
+    async with services.sessions() as session:
+        for contact in contacts:
+            merchant = await session.get(Merchant, contact.merchant_id)
+            if merchant is not None:
+                return merchant.language
+    return "en"
 
 
 async def contacts_for_phone(services: Services, phone: str) -> list[Contact]:

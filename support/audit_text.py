@@ -107,5 +107,11 @@ def describe_audit(kind: str, actor: str, detail: dict[str, Any]) -> str:
         return f"Webhook {d.get('type')} abandoned after {d.get('attempts')} attempts"
     if kind == "support.viewed":
         return f"Record viewed by {actor} ({d.get('view')})"
+    if kind == "link.opened":
+        return f"Merchant page opened from the SMS link ({d.get('client') or 'unknown browser'})"
+    if kind == "link.used":
+        return "Merchant page: a button pressed or a photo sent"
+    if kind == "link.refused":
+        return f"Merchant page refused: {d.get('reason')}"
     shown = ", ".join(f"{k}={v}" for k, v in d.items() if not isinstance(v, dict | list))
     return f"{kind} {shown}".strip()

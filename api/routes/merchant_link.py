@@ -15,6 +15,7 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -187,8 +188,16 @@ async def _render(
         "categories": [(value, _(_CATEGORY_LABELS[value])) for value in CATEGORIES],
         "max_mb": services.settings.evidence_max_file_bytes // (1024 * 1024),
         "notice": notice,
+        "tz": _zone(opened.merchant.timezone),  # times in the merchant's own clock
     }
     return _page(request, "merchant_link.html", context, language, code)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 def _done_notice(request: Request, language: str) -> dict[str, str] | None:
