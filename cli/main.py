@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 import bench  # the package only (a docstring): where its files are installed
-from cli import common, refund_cmds, report_cmds
+from cli import common, link_cmds, refund_cmds, report_cmds
 
 app = typer.Typer(help="Refund-timeout alerts and escalation.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -163,6 +163,7 @@ def simulate(
 
 
 refund_cmds.register(app)  # refund show, refund evidence, refund webhooks
+link_cmds.register(app)  # links revoke
 report_cmds.register(app)  # refunds at-risk, losses, merchant show
 
 if __name__ == "__main__":

@@ -120,16 +120,16 @@ def link_state(link: MerchantLink, refunds: list[Refund], now: datetime | None =
 
 async def revoke_links(
     session: AsyncSession, merchant_id: str, reason: str, *, refund_id: str | None = None
-) -> int:
+) -> list[MerchantLink]:
     """Revoke the merchant's live links (or those listing ``refund_id``); no commit."""
     statement = select(MerchantLink).where(
         MerchantLink.merchant_id == merchant_id, col(MerchantLink.revoked_at).is_(None)
     )
-    revoked = 0
+    revoked = []
     for link in (await session.exec(statement)).all():
         if refund_id is not None and refund_id not in link.refund_ids:
             continue
         link.revoked_at, link.revoked_reason = utcnow(), reason[:200]
         session.add(link)
-        revoked += 1
+        revoked.append(link)
     return revoked

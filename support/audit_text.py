@@ -111,6 +111,8 @@ def describe_audit(kind: str, actor: str, detail: dict[str, Any]) -> str:
         return f"Merchant page opened from the SMS link ({d.get('client') or 'unknown browser'})"
     if kind == "link.used":
         return "Merchant page: a button pressed or a photo sent"
+    if kind == "link.revoked":
+        return f"Merchant's action link switched off: {d.get('reason')}"
     if kind == "link.refused":
         return f"Merchant page refused: {d.get('reason')}"
     shown = ", ".join(f"{k}={v}" for k, v in d.items() if not isinstance(v, dict | list))

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, ViewportSize, async_playwright, expect
-from sqlmodel import col, select
+from sqlmodel import select
 
-from db.merchant_links import MerchantLink
 from db.models import AuditEvent, EvidenceSubmission
 from demo.run import EVIDENCE_PNG
 from tests.harness.stack import LiveStack
 from tests.test_disputes import _events
+from tests.test_support_cli import refundwatch
 from tests.test_support_pages import CHROMIUM, CHROMIUM_ARGS
 
 SHOTS = Path(os.environ.get("REFUNDWATCH_SCREENS") or tempfile.gettempdir())
@@ -270,21 +270,16 @@ async def test_bad_links_and_bad_forms_are_refused_and_only_the_refusal_is_recor
             statement = select(EvidenceSubmission).where(EvidenceSubmission.refund_id == refund_id)
             assert (await session.exec(statement)).all() == []
 
-        # Revoked: a clear page and 410; the refusal is what is recorded.
-        async with stack.services.sessions() as session:
-            row = (
-                await session.exec(
-                    select(MerchantLink).where(col(MerchantLink.merchant_id) == merchant_id)
-                )
-            ).one()
-            row.revoked_at, row.revoked_reason = row.created_at, "test"
-            session.add(row)
-            await session.commit()
+        # Revoked by support (`refundwatch links revoke`): a clear page and 410.
+        revoked = await refundwatch(stack, "links", "revoke", merchant_id, "--refund", refund_id)
+        assert revoked.code == 0, revoked.err
+        assert "revoked 1 link(s)" in revoked.out
         gone = await stack.http.get(link)
         assert gone.status_code == 410
         assert "This link was switched off" in gone.text
         reasons = [e.detail["reason"] for e in await _audit(stack, refund_id, "link.refused")]
         assert "revoked" in reasons
+        assert len(await _audit(stack, refund_id, "link.revoked")) == 1
 
         # Guessing is rate-limited: past the limit a client is turned away unrecorded.
         for n in range(GUARD.limit):
