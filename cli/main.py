@@ -33,7 +33,11 @@ def api(
 
     settings = common.settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    # Idle keep-alive connections outlive a client's (5 s in httpx and aiohttp, 60 s in common
+    # load balancers): a close racing a client's reuse is an answerless reset for that request.
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_level="warning", timeout_keep_alive=75
+    )
 
 
 @app.command()

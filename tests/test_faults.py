@@ -56,7 +56,8 @@ from tests.harness.faults.isolation import (
     platform_client,
     start_worker,
 )
-from tests.harness.faults.scenarios import FAULTY, MIXED, SEED, SIZE
+from tests.harness.faults.reach import write_reach_report
+from tests.harness.faults.scenarios import FAULTY, MIXED, SEED, SIZE, stretched
 from tests.harness.http_server import free_port, serve_asgi
 from tests.harness.processes import Children, TemporalPorts, settings_env
 from twilio_sandbox import SandboxConfig
@@ -135,9 +136,9 @@ async def test_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(
                 serve_asgi(create_app(own, services), port=api_port),
             ):
                 await start_worker(children)
-                await batch.submit(MIXED, SIZE, first_s=18, spread_s=12)
+                await batch.submit(MIXED, SIZE, first_s=18, spread_s=stretched(12))
                 async with resolving(batch):
-                    for moment in sorted(rng.uniform(1, 20) for _ in range(3)):
+                    for moment in sorted(rng.uniform(1, stretched(20)) for _ in range(3)):
                         await asyncio.sleep(max(0.0, moment - batch.elapsed()))
                         children.kill("worker")  # kill -9: no graceful shutdown, cut off
                         await asyncio.sleep(rng.uniform(0.5, 3))
@@ -146,6 +147,7 @@ async def test_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(
                     await batch.submit_last_wave()
                     outcomes = await batch.outcomes(timeout_s=120)
                 assert children.kills == 3
+                await write_reach_report(batch, "worker_killed")
                 await assert_outcomes(batch, outcomes)
                 await assert_records(batch, outcomes)
                 await read_provider_records(own, db_sessions)
@@ -181,7 +183,7 @@ async def test_temporal_server_and_api_restarted_mid_run_lose_nothing(
             await children.wait_http("api", f"http://127.0.0.1:{api_port}/readyz")
             async with platform_client(f"http://127.0.0.1:{api_port}") as api:
                 batch = Batch(api, sandbox, db_sessions, lambda: client, rng)
-                await batch.submit(MIXED, SIZE, first_s=18, spread_s=12)
+                await batch.submit(MIXED, SIZE, first_s=18, spread_s=stretched(12))
                 async with resolving(batch):
                     await asyncio.sleep(max(0.0, rng.uniform(3, 6) - batch.elapsed()))
                     children.kill("api")  # callbacks and webhooks fail while it is down
@@ -248,9 +250,10 @@ async def test_provider_faults_neither_lose_nor_repeat_sends_and_final_errors_fa
                 build_worker(temporal_env.client, own, notifier) as worker,
                 worker,
             ):
-                await batch.submit(FAULTY, SIZE, first_s=18, spread_s=8)
+                await batch.submit(FAULTY, SIZE, first_s=18, spread_s=stretched(8))
                 async with resolving(batch):
                     outcomes = await batch.outcomes(timeout_s=120)
+                await write_reach_report(batch, "provider_faults")
                 await assert_outcomes(batch, outcomes)
                 await assert_records(batch, outcomes)
                 await read_provider_records(own, db_sessions)

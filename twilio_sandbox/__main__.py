@@ -86,7 +86,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     structlog.get_logger("twilio_sandbox").info(
         "sandbox_starting", host=args.host, port=args.port, scenario=args.scenario
     )
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning")
+    # Keep idle connections longer than clients do (httpx and twilio-python's aiohttp keep
+    # them 5 s, uvicorn's default too): a close racing a reuse resets the client's request.
+    uvicorn.run(
+        create_app(config),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        timeout_keep_alive=30,
+    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["free_port", "serve_asgi"]
+__all__ = ["KEEP_ALIVE_S", "free_port", "serve_asgi"]
+
+KEEP_ALIVE_S = 30
 
 
 def free_port() -> int:
@@ -24,7 +26,18 @@ def free_port() -> int:
 async def serve_asgi(app: Any, port: int | None = None) -> AsyncIterator[str]:
     """Run ``app`` with uvicorn until the block exits; yields its base URL."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # Idle connections are kept longer than clients keep them (httpx: 5 s, as uvicorn's own
+    # default): otherwise a server closing one just as a client reuses it resets that request,
+    # which a busy event loop makes frequent (the 150-refund fault batches did).
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_keep_alive=KEEP_ALIVE_S,
+        backlog=4096,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -1,11 +1,11 @@
 """A PostgreSQL cluster of the test's own, to stop and start at will: never the machine's service.
 
-``initdb`` and ``pg_ctl`` from ``POSTGRES_BIN`` (default /usr/lib/postgresql/15/bin, Debian's
-postgresql-15) build a cluster in a temporary directory and run it on a free loopback port, its
-socket in that directory too. PostgreSQL refuses to run as root, so as root (our machines and
-CI) the cluster belongs to the ``postgres`` system user and the commands run through
-``runuser``. The cluster is stopped (immediate) and its directory removed however the block
-ends.
+``initdb`` and ``pg_ctl`` from ``POSTGRES_BIN`` (default /usr/lib/postgresql/15/bin: Debian's
+postgresql-15, which our machines' PostgreSQL comes from) build a cluster in a temporary
+directory and run it on a free loopback port, its socket in that directory too. PostgreSQL
+refuses to run as root, so as root (our machines and CI) the cluster belongs to the
+``postgres`` system user and the commands run through ``runuser``. The cluster is stopped
+(immediate) and its directory removed however the block ends.
 """
 
 from __future__ import annotations
@@ -25,7 +25,17 @@ from tests.harness.http_server import free_port
 
 __all__ = ["POSTGRES_BIN", "OwnCluster", "own_cluster"]
 
-POSTGRES_BIN = Path(os.environ.get("POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _bin_dir() -> Path:
+    """POSTGRES_BIN, else Debian's postgresql-15, else the newest Debian version installed."""
+    if "POSTGRES_BIN" in os.environ:
+        return Path(os.environ["POSTGRES_BIN"])
+    default = Path("/usr/lib/postgresql/15/bin")
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return default if (default / "initdb").exists() or not found else found[-1].parent
+
+
+POSTGRES_BIN = _bin_dir()
 
 
 @dataclass
