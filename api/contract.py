@@ -74,6 +74,8 @@ ROUTES: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/v1/support/losses"): _TOKEN,
     ("GET", "/v1/support/merchants/{merchant_id}"): (*_TOKEN, 404),
     ("GET", "/v1/merchant/notices"): _TOKEN,
+    ("POST", "/v1/merchant/notices/{notice_id}/read"): (*_TOKEN, 404),
+    ("POST", "/v1/merchant/notices/{notice_id}/ack"): (*_TOKEN, 404),
     ("POST", "/v1/merchant/refunds/{refund_id}/answer"): (*_TOKEN, 202, 409),
     ("POST", "/v1/refunds/{refund_id}/evidence"): (*_TOKEN, 400, 404, 409, 415),
     ("GET", "/v1/merchant/refunds/{refund_id}/evidence"): (*_TOKEN, 404),
