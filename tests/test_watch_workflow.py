@@ -26,6 +26,8 @@ from temporalio.worker import Worker
 from activities.types import (
     AnswerRecord,
     AuditInput,
+    CallOddsInput,
+    CallOutcomeInput,
     ClosingInput,
     DisputeInput,
     LookedUp,
@@ -38,8 +40,17 @@ from activities.types import (
     SendInput,
     SendResult,
 )
+from domain.call_times import HourSlot
 from domain.policy import CallSettings, DisputePolicy, EscalationPolicy, SmsSettings, StepSpec
-from domain.vocabulary import Action, Answerer, Channel, DeliveryState, SendStatus, Stage
+from domain.vocabulary import (
+    Action,
+    Answerer,
+    CallOutcome,
+    Channel,
+    DeliveryState,
+    SendStatus,
+    Stage,
+)
 from platform_webhooks.types import (
     AbandonInput,
     DeliverInput,
@@ -176,6 +187,16 @@ class StandIns:
         async def abandon_outbound_event(request: AbandonInput) -> None:
             return None
 
+        @activity.defn(name="record_call_outcome")
+        async def record_call_outcome(request: CallOutcomeInput) -> bool:
+            note(request.refund_id, "record_call_outcome", request)
+            return True
+
+        @activity.defn(name="call_odds")
+        async def call_odds(request: CallOddsInput) -> list[HourSlot]:
+            note(request.refund_id, "call_odds", request)
+            return []  # no history: the ladder stays as planned
+
         return [
             record_audit,
             record_outcome,
@@ -192,6 +213,8 @@ class StandIns:
             create_outbound_event,
             deliver_outbound_event,
             abandon_outbound_event,
+            record_call_outcome,
+            call_odds,
         ]
 
 
@@ -403,6 +426,11 @@ async def test_a_call_answered_by_a_person_ends_the_step_a_machine_does_not(
     await asyncio.sleep(1.5)
     calls = watches.stand_ins.asked(refund_id, "place_call")
     assert [c.step for c in calls].count("first_call") == 2, "heard: no backup contact called"
+    learned = watches.stand_ins.asked(refund_id, "record_call_outcome")
+    assert [(o.idempotency_key, o.outcome) for o in learned] == [
+        (first.idempotency_key, CallOutcome.VOICEMAIL),
+        (retry.idempotency_key, CallOutcome.HUMAN),
+    ], "each call's outcome is kept for the learned call times"
     await handle.terminate("done")
 
 
