@@ -88,9 +88,10 @@ async def _temporal_entries(
 
 
 async def load_history(
-    session: AsyncSession, client: Client | None, refund_id: str
+    session: AsyncSession, client: Client | None, refund_id: str, language: str = "en"
 ) -> RefundHistory | None:
-    """None if the refund is unknown. Entries in time order; audit first on equal times."""
+    """None if the refund is unknown. Entries in time order; audit first on equal times.
+    ``language``: of the audit entries' sentences (Temporal's events stay as Temporal says)."""
     refund = await load_refund_view(session, refund_id)
     timeline = await load_timeline(session, refund_id)
     if refund is None or timeline is None:
@@ -101,7 +102,7 @@ async def load_history(
             source="audit",
             kind=item.kind,
             actor=item.actor,
-            summary=describe_audit(item.kind, item.actor, item.detail),
+            summary=describe_audit(item.kind, item.actor, item.detail, language),
             detail=item.detail,
         )
         for item in timeline

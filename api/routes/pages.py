@@ -198,7 +198,7 @@ async def refund_page(
     request: Request, refund_id: str, services: Svc, _session: Session
 ) -> HTMLResponse:
     async with services.sessions() as session:
-        history = await load_history(session, services.temporal, refund_id)
+        history = await load_history(session, services.temporal, refund_id, page_language(request))
         if history is None:
             context = {"what": "refund", "id": refund_id, "page": "refund"}
             return _render(request, "not_found.html", context, status.HTTP_404_NOT_FOUND)
