@@ -49,7 +49,12 @@ async def test_answering_machine_is_not_an_answer_backup_contact_is_called(
     machine_sids = {c["provider_sid"] for c in machine}
     said = [e for e in log if e["kind"] == "say" and e["sid"] in machine_sids]
     assert said, "a short message is left on the voicemail"
-    assert not [e for e in log if e["kind"] == "gather" and e["sid"] in machine_sids]
+    # With asynchronous detection the prompt plays over the greeting and its <Gather> may
+    # start listening before the detection result updates the call (on a busy machine it
+    # does): a machine's gather hears nothing, and nothing it "pressed" becomes an answer.
+    machine_gathers = [e for e in log if e["kind"] == "gather" and e["sid"] in machine_sids]
+    assert not [e for e in machine_gathers if e.get("digits")], machine_gathers
+    assert view["merchant_answer"] == "handle_now" and len(view["responses"]) == 1
     await _close(stack, body["refund_id"])
 
 
