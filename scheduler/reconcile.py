@@ -29,6 +29,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from application.answers import deliver_pending_answers
+from application.notice_events import deliver_unstarted_inbox_events
 from application.services import Services
 from application.watches import ensure_watch_started
 from db.audit import append_audit
@@ -61,6 +62,7 @@ class ReconcileResult:
     failed: list[str] = field(default_factory=list)  # refund ids, start failed; next pass retries
     overdue: list[str] = field(default_factory=list)  # refund ids flagged overdue in this pass
     answers_delivered: int = 0  # kept answers that reached their watch in this pass
+    inbox_events_started: int = 0  # read/ack events whose delivery Temporal never got
     checked: int = 0  # open tracked refunds looked at
     interrupted: bool = False  # stopped early: the lease was lost
 
@@ -72,6 +74,7 @@ class ReconcileResult:
             "failed": len(self.failed),
             "overdue": len(self.overdue),
             "answers_delivered": self.answers_delivered,
+            "inbox_events_started": self.inbox_events_started,
             "interrupted": self.interrupted,
         }
 
@@ -282,10 +285,12 @@ async def reconcile(
     now: datetime | None = None,
 ) -> ReconcileResult:
     """One pass: start missing watches, deliver answers kept while their watch was away,
-    then flag overdue refunds."""
+    start the delivery of inbox events stored while Temporal was away, then flag overdue
+    refunds."""
     result = await start_missing_watches(services, still_holding=still_holding, now=now)
     if not result.interrupted:
         result.answers_delivered = await deliver_pending_answers(services)
+        result.inbox_events_started = await deliver_unstarted_inbox_events(services, now=now)
         async with services.sessions() as session:
             result.overdue = await flag_overdue_refunds(session, grace=overdue_grace, now=now)
     log.info("reconcile_pass", **result.summary())

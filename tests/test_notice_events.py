@@ -5,11 +5,20 @@ receiver verifies every signature), and the inbox keeps read and acknowledged st
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlmodel import select
+from temporalio.client import Client
 
 from api.auth import merchant_token
+from application.notice_events import UNSTARTED_AFTER, tell_inbox_event
+from db.models import InAppNotice, OutboundEvent, utcnow
+from platform_webhooks.types import NOTICE_ACKNOWLEDGED
+from scheduler.reconcile import reconcile
+from tests.harness.http_server import free_port
 from tests.harness.stack import LiveStack
 
 NO_ANSWER: dict[str, Any] = {"calls": [{"answer": "no-answer"}]}
@@ -98,3 +107,53 @@ async def test_notices_reminders_reads_and_stages_reach_the_platform_signed(
     stages = [p["data"]["stage"] for p in got["refund.stage_changed"]]
     assert {"in_app_sent", "sms_sent", "closed"} <= set(stages)
     assert not any("+86" in str(p) for payloads in got.values() for p in payloads)
+
+
+@pytest.mark.usefixtures("notice_events")
+async def test_an_inbox_event_stored_while_temporal_is_away_is_delivered_by_the_reconciler(
+    stack: LiveStack,
+) -> None:
+    merchant_id, _ = await stack.merchant([NO_ANSWER])
+    body = stack.refund_body(merchant_id, deadline_in=60)
+    refund_id = body["refund_id"]
+    assert (await stack.intake(body)).status_code == 201
+    await stack.wait_view(refund_id, lambda v: v["stage"] == "in_app_sent")
+    async with stack.services.sessions() as session:
+        notice = (
+            await session.exec(select(InAppNotice).where(InAppNotice.refund_id == refund_id))
+        ).first()
+    assert notice is not None
+
+    # The API's view of Temporal: a server nobody listens on. The event is stored, not sent.
+    away = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True)
+    event_id = await tell_inbox_event(
+        replace(stack.services, temporal=away), NOTICE_ACKNOWLEDGED, notice
+    )
+    assert event_id is not None
+    async with stack.services.sessions() as session:
+        stored = await session.get(OutboundEvent, event_id)
+    assert stored is not None and stored.attempts == 0 and stored.delivered_at is None
+
+    # Too young: its delivery may still be on its way. Old enough: the reconciler starts it.
+    soon = await reconcile(stack.services, overdue_grace=timedelta(hours=1))
+    assert soon.inbox_events_started == 0
+    later = utcnow() + UNSTARTED_AFTER + timedelta(seconds=1)
+    passed = await reconcile(stack.services, overdue_grace=timedelta(hours=1), now=later)
+    assert passed.inbox_events_started >= 1
+
+    async def acknowledged() -> bool:
+        return NOTICE_ACKNOWLEDGED in _received(stack, refund_id)
+
+    await stack.wait_for(acknowledged, timeout=30)
+    # A second pass finds it delivered and starts nothing again; the platform got it once.
+    again = await reconcile(stack.services, overdue_grace=timedelta(hours=1), now=later)
+    async with stack.services.sessions() as session:
+        delivered = await session.get(OutboundEvent, event_id)
+    assert delivered is not None and delivered.delivered_at is not None
+    assert again.inbox_events_started == 0
+    assert len(_received(stack, refund_id)[NOTICE_ACKNOWLEDGED]) == 1
+    await stack.http.post(
+        f"/v1/refunds/{refund_id}/resolution",
+        headers=stack.platform(),
+        json={"resolution": "approved", "event_id": f"ev-{refund_id}"},
+    )
