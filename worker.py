@@ -51,7 +51,7 @@ async def build_worker(
 ) -> AsyncIterator[Worker]:
     """A worker wired to the database and notifier, tuned by REFUNDWATCH_WORKER_* (its task
     completions counted into ``health``); clients are closed when the block exits."""
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     own_notifier = notifier is None
     notifier = notifier or twilio_notifier(settings)
     sessions = make_session_factory(engine)

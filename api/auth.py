@@ -121,7 +121,7 @@ def _check(request: Request, services: Services, *roles: Role) -> Caller:
     return caller
 
 
-def require_platform(
+async def require_platform(
     request: Request,
     services: Annotated[Services, Depends(get_services)],
     _platform: Annotated[Bearer, Depends(_SCHEMES[Role.PLATFORM])],
@@ -129,7 +129,7 @@ def require_platform(
     return _check(request, services, Role.PLATFORM)
 
 
-def require_reader(
+async def require_reader(
     request: Request,
     services: Annotated[Services, Depends(get_services)],
     _support: Annotated[Bearer, Depends(_SCHEMES[Role.SUPPORT])],
@@ -138,7 +138,7 @@ def require_reader(
     return _check(request, services, Role.SUPPORT, Role.PLATFORM)
 
 
-def require_merchant(
+async def require_merchant(
     request: Request,
     services: Annotated[Services, Depends(get_services)],
     _merchant: Annotated[Bearer, Depends(_SCHEMES[Role.MERCHANT])],

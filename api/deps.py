@@ -11,7 +11,8 @@ from application.services import Services
 __all__ = ["Svc", "get_services"]
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, a handoff per request.
     services: Services = request.app.state.services
     return services
 

@@ -17,14 +17,15 @@ from typing import Any
 
 import structlog
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from application.schemas import RefundIn, RefundIntakeOut, RiskOut, RiskReasonOut
 from application.services import Services
-from application.watches import ensure_watch_started, first_assessment
-from db.audit import append_audit
-from db.models import Merchant, Refund, RiskAssessment, utcnow
+from application.watches import ensure_watch_started, first_assessment, start_new_watch
+from db.audit import audit_values
+from db.intake_rows import INTAKE_AUDITS, RECENT_AMOUNTS, insert_rows, read_intake_context
+from db.models import AuditEvent, Merchant, Refund, RiskAssessment, utcnow
 from domain.money import from_minor
 from risk import RiskInput, assess
 from risk.outcome_store import history_for_intake
@@ -38,6 +39,7 @@ __all__ = [
     "UnknownMerchant",
     "add_rows",
     "differences",
+    "intake_audits",
     "intake_body",
     "log_received",
     "new_rows",
@@ -49,7 +51,7 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
-RECENT_AMOUNTS = 50
+RECEIVED, ASSESSED = INTAKE_AUDITS
 REPLY_CODES = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O: they read like 1 and 0 in an SMS
 
 
@@ -83,27 +85,10 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return fields
 
 
-async def _typical_amount(session: AsyncSession, merchant_id: str, currency: str) -> Decimal | None:
-    statement = (
-        select(Refund.amount_minor)
-        .where(Refund.merchant_id == merchant_id, Refund.currency == currency)
-        .order_by(col(Refund.created_at).desc())
-        .limit(RECENT_AMOUNTS)
-    )
-    return typical_of(list((await session.exec(statement)).all()), currency)
-
-
 def typical_of(amounts: list[int], currency: str) -> Decimal | None:
     """The merchant's typical amount: the median of its last 50 (minor units, newest first)."""
     recent = amounts[:RECENT_AMOUNTS]
     return from_minor(int(median(recent)), currency) if recent else None
-
-
-async def _free_reply_code(session: AsyncSession, merchant_id: str) -> str:
-    statement = select(Refund.reply_code).where(
-        Refund.merchant_id == merchant_id, Refund.state == "open"
-    )
-    return pick_reply_code({code for code in (await session.exec(statement)).all() if code})
 
 
 def pick_reply_code(used: set[str]) -> str:
@@ -137,16 +122,24 @@ def intake_body(refund: Refund, risk: RiskAssessment) -> RefundIntakeOut:
 async def take_refund(services: Services, request: RefundIn) -> IntakeResult:
     canonical = request.canonical()
     digest = payload_digest(canonical)
+    # One connection for the intake: one pool checkout (and pre-ping) instead of two.
+    async with services.engine.connect() as conn:
+        created = await _create(services, conn, request, canonical, digest)
+        if created is not None:
+            refund, risk, merchant = created
+            if refund.tracked:
+                await start_new_watch(services, conn, refund, risk, merchant)
+            return IntakeResult(intake_body(refund, risk), created=True)
+    return await _received_before(services, request, canonical, digest)
+
+
+async def _received_before(
+    services: Services, request: RefundIn, canonical: dict[str, Any], digest: str
+) -> IntakeResult:
+    """The same refund id again: the same answer (starting a watch still missing), or 409."""
     async with services.sessions() as session:
         existing = await session.get(Refund, request.refund_id)
-        if existing is None:
-            created = await _create(services, session, request, canonical, digest)
-            if created is not None:
-                refund, risk, merchant = created
-                await ensure_watch_started(services, session, refund, risk=risk, merchant=merchant)
-                return IntakeResult(await _body(session, refund, risk), created=True)
-            existing = await session.get(Refund, request.refund_id)
-            assert existing is not None
+        assert existing is not None
         if existing.payload_hash != digest:
             raise IntakeConflict(differences(existing.intake, canonical))
         await ensure_watch_started(services, session, existing)
@@ -155,33 +148,38 @@ async def take_refund(services: Services, request: RefundIn) -> IntakeResult:
 
 async def _create(
     services: Services,
-    session: AsyncSession,
+    conn: AsyncConnection,
     request: RefundIn,
     canonical: dict[str, Any],
     digest: str,
 ) -> tuple[Refund, RiskAssessment, Merchant] | None:
-    """Store refund + assessment + audit in one transaction; None if another request won."""
-    # Locked (PostgreSQL) so concurrent intakes for one merchant pick different reply codes.
-    locked = select(Merchant).where(Merchant.merchant_id == request.merchant_id).with_for_update()
-    merchant = (await session.exec(locked)).first()
-    if merchant is None:
-        raise UnknownMerchant(request.merchant_id)
-    typical = await _typical_amount(session, request.merchant_id, request.currency)
-    result = await score(services, session, request, typical)
-    reply_code = await _free_reply_code(session, request.merchant_id) if result.tracked else None
-    refund, assessment = new_rows(request, canonical, digest, result, reply_code)
-    await add_rows(session, refund, assessment)
+    """Store refund + assessment + audit in one transaction of Core statements
+    (db.intake_rows: one read, one insert); None if stored before or another request won."""
     try:
-        await session.commit()
+        async with conn.begin():
+            context = await read_intake_context(
+                conn, request.refund_id, request.merchant_id, request.currency
+            )
+            if context.stored_before:
+                return None
+            if context.merchant is None:
+                raise UnknownMerchant(request.merchant_id)
+            typical = typical_of(context.recent_amounts, request.currency)
+            result = await score(services, conn, request, typical)
+            code = pick_reply_code(context.used_codes) if result.tracked else None
+            refund, assessment = new_rows(request, canonical, digest, result, code)
+            await insert_rows(conn, refund, assessment, intake_audits(refund, assessment))
     except IntegrityError:
-        await session.rollback()
-        return None
+        return None  # another request stored this refund id first: the repeated path
     log_received(refund, assessment)
-    return refund, assessment, merchant
+    return refund, assessment, context.merchant
 
 
 async def score(
-    services: Services, session: AsyncSession, request: RefundIn, typical: Decimal | None
+    services: Services,
+    db: AsyncSession | AsyncConnection,
+    request: RefundIn,
+    typical: Decimal | None,
 ) -> RiskAssessmentResult:
     """The risk gate's verdict on one refund (``typical``: the merchant's median amount)."""
     return assess(
@@ -190,7 +188,7 @@ async def score(
             currency=request.currency,
             signals=request.signals,
             merchant_typical_amount=typical,
-            history=await history_for_intake(session, request.signals, services.risk_rules),
+            history=await history_for_intake(db, request.signals, services.risk_rules),
         ),
         services.risk_rules,
     )
@@ -237,35 +235,41 @@ def new_rows(
     return refund, assessment
 
 
-async def add_rows(session: AsyncSession, refund: Refund, assessment: RiskAssessment) -> None:
+def intake_audits(refund: Refund, assessment: RiskAssessment) -> list[dict[str, Any]]:
+    """The two audit rows every new refund gets: received, and the risk gate's verdict."""
+    return [
+        audit_values(
+            kind=RECEIVED,
+            actor="platform",
+            refund_id=refund.refund_id,
+            merchant_id=refund.merchant_id,
+            detail={
+                "order_id": refund.order_id,
+                "amount": f"{refund.currency} {from_minor(refund.amount_minor, refund.currency)}",
+            },
+        ),
+        audit_values(
+            kind=ASSESSED,
+            actor="refundwatch",
+            refund_id=refund.refund_id,
+            merchant_id=refund.merchant_id,
+            detail={
+                "score": assessment.score,
+                "level": assessment.level,
+                "tracked": assessment.tracked,
+                "reasons": [r["text"] for r in assessment.reasons],
+                "rules_version": assessment.rules_version,
+            },
+        ),
+    ]
+
+
+def add_rows(session: AsyncSession, refund: Refund, assessment: RiskAssessment) -> None:
     """Add the rows and their two audit entries to the session (the caller commits)."""
     session.add(refund)
     session.add(assessment)
-    await append_audit(
-        session,
-        kind="refund.received",
-        actor="platform",
-        refund_id=refund.refund_id,
-        merchant_id=refund.merchant_id,
-        detail={
-            "order_id": refund.order_id,
-            "amount": f"{refund.currency} {from_minor(refund.amount_minor, refund.currency)}",
-        },
-    )
-    await append_audit(
-        session,
-        kind="risk.assessed",
-        actor="refundwatch",
-        refund_id=refund.refund_id,
-        merchant_id=refund.merchant_id,
-        detail={
-            "score": assessment.score,
-            "level": assessment.level,
-            "tracked": assessment.tracked,
-            "reasons": [r["text"] for r in assessment.reasons],
-            "rules_version": assessment.rules_version,
-        },
-    )
+    for values in intake_audits(refund, assessment):
+        session.add(AuditEvent(**values))
 
 
 def log_received(refund: Refund, assessment: RiskAssessment) -> None:

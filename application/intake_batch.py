@@ -215,7 +215,7 @@ async def _take_valid(
                 code = pick_reply_code(used)
                 used.add(code)
             refund, assessment = new_rows(request, item.canonical, item.digest, result, code)
-            await add_rows(session, refund, assessment)
+            add_rows(session, refund, assessment)
             amounts.insert(0, request.amount_minor)
             del amounts[RECENT_AMOUNTS:]
             created[request.refund_id] = (refund, assessment, merchant)

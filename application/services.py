@@ -38,7 +38,7 @@ class Services:
 
 
 async def build_services(settings: Settings, temporal: Client | None = None) -> Services:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     client = temporal or await Client.connect(
         settings.temporal_address, namespace=settings.temporal_namespace
     )

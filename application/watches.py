@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from application.services import Services
-from db.audit import append_audit
-from db.models import Merchant, Refund, RiskAssessment, utcnow
+from db.audit import audit_values
+from db.intake_rows import mark_started
+from db.models import AuditEvent, Merchant, Refund, RiskAssessment, utcnow
+from db.upsert import insert_ignore
 from domain.policy import EscalationPolicy
 from domain.quiet_hours import QuietHours, quiet_windows
 from risk.abnormal import is_abnormal
@@ -28,6 +32,7 @@ __all__ = [
     "ensure_watches_started",
     "first_assessment",
     "quiet_windows_for",
+    "start_new_watch",
 ]
 
 log = structlog.get_logger(__name__)
@@ -105,13 +110,8 @@ async def ensure_watch_started(
     await session.commit()
 
 
-async def _mark_started(
-    services: Services, session: AsyncSession, refund: Refund, workflow_id: str
-) -> None:
-    refund.workflow_started_at = utcnow()
-    session.add(refund)
-    await append_audit(
-        session,
+def _started_audit(services: Services, refund: Refund, workflow_id: str) -> dict[str, Any]:
+    return audit_values(
         kind="workflow.started",
         actor="api",
         refund_id=refund.refund_id,
@@ -119,6 +119,37 @@ async def _mark_started(
         detail={"workflow_id": workflow_id, "policy": services.policy.version},
         dedup_key=f"{workflow_id}:started",
     )
+
+
+async def _mark_started(
+    services: Services, session: AsyncSession, refund: Refund, workflow_id: str
+) -> None:
+    refund.workflow_started_at = utcnow()
+    session.add(refund)
+    await insert_ignore(
+        session, AuditEvent, _started_audit(services, refund, workflow_id), ["dedup_key"]
+    )
+    log.info("watch_started", refund_id=refund.refund_id, workflow_id=workflow_id)
+
+
+async def start_new_watch(
+    services: Services,
+    conn: AsyncConnection,
+    refund: Refund,
+    risk: RiskAssessment,
+    merchant: Merchant,
+) -> None:
+    """Intake's hot path: start the watch of a refund just stored, then mark it started on
+    the same connection (``conn``, no transaction open; db.intake_rows.mark_started). A crash
+    between the two leaves the mark unset: the platform's retry or the reconciler starts it
+    (Temporal keeps one workflow per refund)."""
+    workflow_id = await start_watch(
+        services.temporal,
+        services.settings.temporal_task_queue,
+        _watch_input(services, refund, risk, merchant),
+    )
+    await mark_started(conn, refund.refund_id, _started_audit(services, refund, workflow_id))
+    refund.workflow_started_at = utcnow()
     log.info("watch_started", refund_id=refund.refund_id, workflow_id=workflow_id)
 
 

@@ -150,6 +150,13 @@ class Settings(BaseSettings):
     worker_sticky_cache: int = Field(
         default=1000, ge=0, le=1000000, validation_alias="REFUNDWATCH_WORKER_STICKY_CACHE"
     )
+    # Database connections per process (the API, worker and scheduler each have a pool): this
+    # many kept open, as many again opened under a peak and closed after. Below the API's
+    # concurrent requests, connections are opened and closed per request: each costs a TCP
+    # and TLS-negotiation round trip set and milliseconds of CPU (docs/benchmarks.md).
+    db_pool_size: int = Field(
+        default=10, ge=1, le=1000, validation_alias="REFUNDWATCH_DB_POOL_SIZE"
+    )
     # The worker's own health endpoint (/livez, /readyz); unset = none. Ready = it completed a
     # task, or Temporal saw its pollers, within REFUNDWATCH_WORKER_READY_WINDOW.
     worker_health_port: int | None = Field(

@@ -11,7 +11,28 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db.models import AuditEvent, utcnow
 from db.upsert import insert_ignore
 
-__all__ = ["SUPPORT_VIEW_COLLAPSE", "append_audit", "record_support_view"]
+__all__ = ["SUPPORT_VIEW_COLLAPSE", "append_audit", "audit_values", "record_support_view"]
+
+
+def audit_values(
+    *,
+    kind: str,
+    actor: str,
+    refund_id: str | None = None,
+    merchant_id: str | None = None,
+    detail: dict[str, Any] | None = None,
+    dedup_key: str | None = None,
+) -> dict[str, Any]:
+    """An audit row's column values, stamped now (for a session or a Core INSERT)."""
+    return {
+        "kind": kind,
+        "actor": actor,
+        "refund_id": refund_id,
+        "merchant_id": merchant_id,
+        "detail": detail or {},
+        "dedup_key": dedup_key,
+        "at": utcnow(),
+    }
 
 
 async def append_audit(
@@ -25,15 +46,14 @@ async def append_audit(
     dedup_key: str | None = None,
 ) -> bool:
     """Add an event; with a ``dedup_key`` a second call with the same key adds nothing."""
-    values: dict[str, Any] = {
-        "kind": kind,
-        "actor": actor,
-        "refund_id": refund_id,
-        "merchant_id": merchant_id,
-        "detail": detail or {},
-        "dedup_key": dedup_key,
-        "at": utcnow(),
-    }
+    values = audit_values(
+        kind=kind,
+        actor=actor,
+        refund_id=refund_id,
+        merchant_id=merchant_id,
+        detail=detail,
+        dedup_key=dedup_key,
+    )
     if dedup_key is None:
         session.add(AuditEvent(**values))
         return True

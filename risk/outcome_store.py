@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -53,7 +54,7 @@ async def record_outcomes(session: AsyncSession, refund: Refund, outcomes: Seque
 
 
 async def load_history(
-    session: AsyncSession, buyer_id: str | None, device_id: str | None, since: datetime
+    db: AsyncSession | AsyncConnection, buyer_id: str | None, device_id: str | None, since: datetime
 ) -> BuyerHistory:
     """Counts per outcome since ``since``: one aggregate query on the subject_id index.
 
@@ -78,7 +79,8 @@ async def load_history(
         .group_by(kind, col(table.outcome))
     )
     counts: dict[str, dict[str, int]] = defaultdict(dict)
-    for row_kind, outcome, count in (await session.exec(statement)).all():
+    conn = await db.connection() if isinstance(db, AsyncSession) else db
+    for row_kind, outcome, count in (await conn.execute(statement)).all():
         if outcome in _KNOWN:  # a row from a newer version's vocabulary is not scored here
             counts[row_kind][outcome] = count
     return BuyerHistory(
@@ -88,7 +90,7 @@ async def load_history(
 
 
 async def history_for_intake(
-    session: AsyncSession, signals: RefundSignals, rules: RiskRules
+    db: AsyncSession | AsyncConnection, signals: RefundSignals, rules: RiskRules
 ) -> BuyerHistory | None:
     """The history `assess` needs, or None (no query) without ids or without history points."""
     if not rules.history.scores_anything or (
@@ -96,4 +98,4 @@ async def history_for_intake(
     ):
         return None
     since = rules.history.since(utcnow())
-    return await load_history(session, signals.buyer_id, signals.device_id, since)
+    return await load_history(db, signals.buyer_id, signals.device_id, since)

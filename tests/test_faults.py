@@ -16,7 +16,8 @@ Each test has a PostgreSQL database, a Twilio sandbox and a Temporal task queue 
 fault rates and its log stay with the test, and its database is dropped however it ends.
 
 Sizes: ``REFUNDWATCH_FAULT_REFUNDS`` refunds per batch (default 40), seeded by
-``REFUNDWATCH_FAULT_SEED`` (default 6; a failure message names the seed to rerun with).
+``REFUNDWATCH_FAULT_SEED`` (default 6; a failure message names the seed to rerun with);
+``REFUNDWATCH_FAULT_KILLS`` worker kills in the worker-crash test (default 3).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from tests.harness.faults.isolation import (
     start_worker,
 )
 from tests.harness.faults.reach import write_reach_report
-from tests.harness.faults.scenarios import FAULTY, MIXED, SEED, SIZE, stretched
+from tests.harness.faults.scenarios import FAULTY, KILLS, MIXED, SEED, SIZE, stretched
 from tests.harness.http_server import free_port, serve_asgi
 from tests.harness.processes import Children, TemporalPorts, settings_env
 from twilio_sandbox import SandboxConfig
@@ -138,15 +139,15 @@ async def test_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(
                 await start_worker(children)
                 await batch.submit(MIXED, SIZE, first_s=18, spread_s=stretched(12))
                 async with resolving(batch):
-                    for moment in sorted(rng.uniform(1, stretched(20)) for _ in range(3)):
+                    for moment in sorted(rng.uniform(1, stretched(20)) for _ in range(KILLS)):
                         await asyncio.sleep(max(0.0, moment - batch.elapsed()))
                         children.kill("worker")  # kill -9: no graceful shutdown, cut off
                         await asyncio.sleep(rng.uniform(0.5, 3))
                         # Up again before the next kill, however slowly it starts.
                         await start_worker(children)
                     await batch.submit_last_wave()
-                    outcomes = await batch.outcomes(timeout_s=120)
-                assert children.kills == 3
+                    outcomes = await batch.outcomes(timeout_s=stretched(120))
+                assert children.kills == KILLS
                 await write_reach_report(batch, "worker_killed")
                 await assert_outcomes(batch, outcomes)
                 await assert_records(batch, outcomes)

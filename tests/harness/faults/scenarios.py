@@ -16,6 +16,7 @@ __all__ = [
     "FAULTY",
     "INVALID_FOR_CALLS",
     "INVALID_FOR_SMS",
+    "KILLS",
     "LAST_WAVE",
     "MIXED",
     "NEVER",
@@ -40,6 +41,9 @@ def stretched(seconds: float) -> float:
 
 
 SEED = int(os.environ.get("REFUNDWATCH_FAULT_SEED", "6"))
+# How many times the worker is killed with kill -9 in the worker-crash test (the crash run of
+# docs/benchmarks.md: REFUNDWATCH_FAULT_REFUNDS=1000 REFUNDWATCH_FAULT_KILLS=5).
+KILLS = int(os.environ.get("REFUNDWATCH_FAULT_KILLS", "3"))
 
 ANSWERS_1: dict[str, Any] = {"calls": [{"answer": "human", "digits": ["1"]}]}
 NEVER: dict[str, Any] = {"calls": [{"answer": "no-answer"}]}
