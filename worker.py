@@ -10,7 +10,8 @@ from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.call_times import CallTimeActivities
 from activities.closing import ClosingActivities
@@ -39,6 +40,11 @@ log = structlog.get_logger(__name__)
 
 def twilio_notifier(settings: Settings) -> TwilioNotifier:
     return TwilioNotifier.from_settings(settings)
+
+
+def _runner(settings: Settings) -> WorkflowRunner:
+    """Temporal's sandbox, unless REFUNDWATCH_WORKER_SANDBOX=false (config/settings.py)."""
+    return SandboxedWorkflowRunner() if settings.worker_sandbox else UnsandboxedWorkflowRunner()
 
 
 @asynccontextmanager
@@ -93,6 +99,11 @@ async def build_worker(
             max_concurrent_activities=settings.worker_max_activities,
             max_concurrent_local_activities=settings.worker_max_local_activities,
             max_cached_workflows=settings.worker_sticky_cache,
+            workflow_runner=(
+                SandboxedWorkflowRunner()
+                if settings.worker_sandbox
+                else UnsandboxedWorkflowRunner()
+            ),
             interceptors=[HealthInterceptor(health)] if health is not None else [],
             graceful_shutdown_timeout=timedelta(seconds=10),
         )

@@ -150,6 +150,11 @@ class Settings(BaseSettings):
     worker_sticky_cache: int = Field(
         default=1000, ge=0, le=1000000, validation_alias="REFUNDWATCH_WORKER_STICKY_CACHE"
     )
+    # Run workflow code in Temporal's sandbox (the default: a workflow importing or calling
+    # something non-deterministic fails its task). Off saves the worker the sandbox's
+    # per-workflow module set-up and proxied module access (docs/benchmarks.md measures how
+    # much); tests/test_replay.py still checks determinism on recorded histories.
+    worker_sandbox: bool = Field(default=True, validation_alias="REFUNDWATCH_WORKER_SANDBOX")
     # Database connections per process (the API, worker and scheduler each have a pool): this
     # many kept open, as many again opened under a peak and closed after. Below the API's
     # concurrent requests, connections are opened and closed per request: each costs a TCP

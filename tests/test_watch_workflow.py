@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -511,4 +512,22 @@ async def test_an_sms_failure_whose_callback_was_lost_still_brings_the_call_forw
     watches.stand_ins.records[sms.idempotency_key] = LookedUp(DeliveryState.UNDELIVERED, 30003)
     await watches.wait_for(lambda: "step.moved_earlier" in watches.stand_ins.audits(refund_id))
     assert "sms.looked_up" in watches.stand_ins.audits(refund_id)
+    await handle.terminate("done")
+
+
+async def test_a_delivered_sms_cancels_its_look_up_instead_of_waking_for_it(
+    watches: Watches,
+) -> None:
+    refund_id, handle = await watches.start(deadline_in=9)
+    await watches.wait_for(lambda: bool(watches.stand_ins.asked(refund_id, "send_sms")))
+    (sms,) = watches.stand_ins.asked(refund_id, "send_sms")
+    await handle.signal(
+        RefundWatchWorkflow.delivery_reported,
+        DeliveryReport(sms.idempotency_key, Channel.SMS, DeliveryState.DELIVERED),
+    )
+    await watches.wait_for(lambda: bool(watches.stand_ins.asked(refund_id, "place_call")))
+    assert not watches.stand_ins.asked(refund_id, "look_up_send"), "the report was in"
+    events = [event async for event in handle.fetch_history_events()]
+    kinds = [EventType.Name(event.event_type) for event in events]
+    assert "EVENT_TYPE_TIMER_CANCELED" in kinds, "the look-up's timer was cancelled"
     await handle.terminate("done")

@@ -47,7 +47,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.watch.dispute import Dispute
     from workflows.watch.escalation import Escalation
-    from workflows.watch.records import PATCH_LATE_RESOLUTION, PATCH_MORE_EVIDENCE, Records
+    from workflows.watch.records import (
+        PATCH_LATE_RESOLUTION,
+        PATCH_MORE_EVIDENCE,
+        PATCH_SMS_CHECK_SETTLED,
+        Records,
+    )
     from workflows.watch.state import WatchState
     from workflows.watch.steps import Steps
 
@@ -57,6 +62,7 @@ __all__ = ["ANSWER_REFUSED", "RefundWatchWorkflow"]
 ANSWER_REFUSED = "AnswerRefused"
 # Stages before any call started: only then does a failed SMS bring the next step forward.
 _BEFORE_CALLS = frozenset({Stage.WATCHING, Stage.IN_APP_SENT, Stage.SMS_SENT})
+_SMS_FINAL = DeliveryState.final_for(Channel.SMS)
 
 
 @workflow.defn(name="RefundWatchWorkflow")
@@ -202,6 +208,14 @@ class RefundWatchWorkflow:
             return
         state.seen.add(key)
         state.statuses[report.idempotency_key] = report
+        check = state.sms_check
+        if (
+            check is not None
+            and check.idempotency_key == report.idempotency_key
+            and DeliveryState(report.state) in _SMS_FINAL
+            and workflow.patched(PATCH_SMS_CHECK_SETTLED)
+        ):
+            state.sms_check = None  # nothing left to look up: a sleep for it ends (news)
         # Only an SMS that failed before any call started brings the next step (a call) forward;
         # a late callback must not pull the final call in.
         failed = report.channel == Channel.SMS and DeliveryState(report.state).sms_failed
@@ -312,10 +326,12 @@ class RefundWatchWorkflow:
         delay = (until - workflow.now()).total_seconds()
         if delay <= 0:
             return True
+        for_check = state.sms_check is not None and until == state.sms_check.at
 
         def news() -> bool:
             return (
-                state.resolution is not None
+                (for_check and state.sms_check is None)  # its report came: no look-up
+                or state.resolution is not None
                 or state.replan
                 or state.advance_reason is not None
                 or (wake_on_answer and self._steps.interrupted())
