@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlmodel import col, select
+from temporalio.api.enums.v1 import EventType
 
 from bench.bare_workflow import BareTimerWorkflow
+from bench.report import summary
 from bench.stack import BARE_TASK_QUEUE, BenchStack
 from db.models import InAppNotice
 
@@ -27,6 +29,7 @@ __all__ = [
     "notices",
     "start_bare_timers",
     "tuning_env",
+    "where_late",
 ]
 
 
@@ -35,7 +38,7 @@ def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workflow-pollers", type=int, default=8)
     parser.add_argument("--activity-pollers", type=int, default=8)
     parser.add_argument("--sticky-cache", type=int, default=1000)
-    parser.add_argument("--max-workflow-tasks", type=int, default=100)
+    parser.add_argument("--max-workflow-tasks", type=int, default=100)  # the worker's
 
 
 def tuning_env(args: argparse.Namespace) -> dict[str, str]:
@@ -87,3 +90,40 @@ def lateness(
     """Seconds late of each step that ran, and how many did not run."""
     late = [(ran[i] - d).total_seconds() for i, d in zip(ids, due, strict=True) if i in ran]
     return late, len(ids) - len(late)
+
+
+async def where_late(
+    stack: BenchStack, sample: list[tuple[str, datetime]]
+) -> dict[str, dict[str, float]]:
+    """Where a step's lateness comes from, from a sample of histories: the timer firing late
+    (server), the workflow task it brings waiting for a worker (worker busy), and that task
+    running (the step's local activities: the notice and its bookkeeping)."""
+    fired, queued, running = [], [], []
+    kinds = EventType
+    for refund_id, due in sample:
+        history = await stack.temporal.get_workflow_handle(f"refund-{refund_id}").fetch_history()
+        events = list(history.events)
+        timer = next((e for e in events if e.event_type == kinds.EVENT_TYPE_TIMER_FIRED), None)
+        if timer is None:
+            continue
+        fired.append((timer.event_time.ToDatetime(UTC) - due).total_seconds())
+        after = [e for e in events if e.event_id > timer.event_id]
+        times = {}
+        for kind in (
+            kinds.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+            kinds.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+            kinds.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+        ):
+            event = next((e for e in after if e.event_type == kind), None)
+            if event is not None:
+                times[kind] = event.event_time.ToDatetime(UTC)
+        if len(times) < 3:
+            continue
+        scheduled, started, completed = (times[k] for k in sorted(times))
+        queued.append((started - scheduled).total_seconds())
+        running.append((completed - started).total_seconds())
+    return {
+        "timer fired after due": summary(fired),
+        "its workflow task waited for a worker": summary(queued),
+        "its workflow task ran (notice + bookkeeping)": summary(running),
+    }

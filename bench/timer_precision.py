@@ -26,7 +26,6 @@ from typing import Any
 
 import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from temporalio.api.enums.v1 import EventType
 
 from bench.bursts import (
     add_tuning_arguments,
@@ -35,9 +34,10 @@ from bench.bursts import (
     notices,
     start_bare_timers,
     tuning_env,
+    where_late,
 )
 from bench.report import console, save, summary, table
-from bench.stack import BenchStack, bench_stack
+from bench.stack import bench_stack
 from bench.watches import insert_watches, start_watches
 
 POLICY = Path(__file__).resolve().parent / "policies" / "timer.yaml"
@@ -99,46 +99,13 @@ class PollingBaseline:
             await self._pool.close()
 
 
-async def _breakdown(
-    stack: BenchStack, sample: list[tuple[str, datetime]]
-) -> dict[str, dict[str, float]]:
-    """Where a step's lateness comes from, from a sample of histories: the timer firing late
-    (server), the workflow task it brings waiting for a worker (worker busy), and that task
-    running (the step's local activities: the notice and its bookkeeping)."""
-    fired, queued, running = [], [], []
-    kinds = EventType
-    for refund_id, due in sample:
-        history = await stack.temporal.get_workflow_handle(f"refund-{refund_id}").fetch_history()
-        events = list(history.events)
-        timer = next((e for e in events if e.event_type == kinds.EVENT_TYPE_TIMER_FIRED), None)
-        if timer is None:
-            continue
-        fired.append((timer.event_time.ToDatetime(UTC) - due).total_seconds())
-        after = [e for e in events if e.event_id > timer.event_id]
-        times = {}
-        for kind in (
-            kinds.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
-            kinds.EVENT_TYPE_WORKFLOW_TASK_STARTED,
-            kinds.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
-        ):
-            event = next((e for e in after if e.event_type == kind), None)
-            if event is not None:
-                times[kind] = event.event_time.ToDatetime(UTC)
-        if len(times) < 3:
-            continue
-        scheduled, started, completed = (times[k] for k in sorted(times))
-        queued.append((started - scheduled).total_seconds())
-        running.append((completed - started).total_seconds())
-    return {
-        "timer fired after due": summary(fired),
-        "its workflow task waited for a worker": summary(queued),
-        "its workflow task ran (notice + bookkeeping)": summary(running),
-    }
-
-
-async def run(watches: int, window_s: float, poll_s: float, tuning: dict[str, str]) -> None:
+async def run(
+    watches: int, window_s: float, poll_s: float, tuning: dict[str, str], lead: float | None
+) -> None:
     async with bench_stack(policy=POLICY, bare_worker=True, env_overrides=tuning) as stack:
-        lead_s = 30 + watches / 10  # to start every watch and bare timer before the first is due
+        # Time to start every watch and bare timer before the first is due (a watch started
+        # after its step was due is left out and counted).
+        lead_s = lead if lead is not None else 30 + watches / 10
         first_due = datetime.now(UTC) + timedelta(seconds=lead_s)
         due = [first_due + timedelta(seconds=window_s * i / watches) for i in range(watches)]
         deadlines = [d + BEFORE for d in due]
@@ -170,7 +137,7 @@ async def run(watches: int, window_s: float, poll_s: float, tuning: dict[str, st
         base_late, base_missing = await baseline.lateness()
         await baseline.close()
         step = max(1, watches // 200)
-        parts = await _breakdown(stack, list(zip(ids, due, strict=True))[::step])
+        parts = await where_late(stack, list(zip(ids, due, strict=True))[::step])
     late_start = sum(1 for d in due if all_started > d)
     counted = [(i, d) for i, d in zip(ids, due, strict=True) if all_started <= d]
     counted_bare = [(b, d) for b, d in zip(bare_ids, due, strict=True) if all_started <= d]
@@ -252,11 +219,14 @@ def main() -> None:
     parser.add_argument("--watches", type=int)
     parser.add_argument("--window", type=float, help="seconds over which steps fall due")
     parser.add_argument("--poll-seconds", type=float, default=5.0, help="the baseline's interval")
+    parser.add_argument(
+        "--lead-seconds", type=float, help="first step due this long after the starts begin"
+    )
     add_tuning_arguments(parser)
     args = parser.parse_args()
     watches = args.watches or (1000 if args.quick else 10000)
     window = args.window or (120.0 if args.quick else 180.0)
-    asyncio.run(run(watches, window, args.poll_seconds, tuning_env(args)))
+    asyncio.run(run(watches, window, args.poll_seconds, tuning_env(args), args.lead_seconds))
 
 
 if __name__ == "__main__":

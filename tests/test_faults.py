@@ -42,6 +42,7 @@ from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 from tests.harness.database import fresh_database
 from tests.harness.faults.batch import Batch, resolving
 from tests.harness.faults.checks import (
+    all_checks,
     assert_each_send_once,
     assert_faults_retried_and_final_errors_failed_over,
     assert_no_send_left_unsettled,
@@ -149,11 +150,13 @@ async def test_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(
                     outcomes = await batch.outcomes(timeout_s=stretched(120))
                 assert children.kills == KILLS
                 await write_reach_report(batch, "worker_killed")
-                await assert_outcomes(batch, outcomes)
-                await assert_records(batch, outcomes)
-                await read_provider_records(own, db_sessions)
-                await assert_each_send_once(batch)
-                await assert_no_send_left_unsettled(batch)
+                await all_checks(
+                    lambda: assert_outcomes(batch, outcomes),
+                    lambda: assert_records(batch, outcomes),
+                    lambda: read_provider_records(own, db_sessions),
+                    lambda: assert_each_send_once(batch),
+                    lambda: assert_no_send_left_unsettled(batch),
+                )
         finally:
             children.stop()
             await services.close()

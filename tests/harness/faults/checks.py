@@ -35,6 +35,7 @@ FINAL_STATUSES = frozenset(
 )
 
 __all__ = [
+    "all_checks",
     "assert_each_send_once",
     "assert_faults_retried_and_final_errors_failed_over",
     "assert_no_send_left_unsettled",
@@ -48,6 +49,18 @@ __all__ = [
 # A call "brought forward" by a failed SMS follows the failure within this (pacing included).
 PROMPT = timedelta(seconds=3)
 GAP = timedelta(seconds=1)  # time a failover needs before the deadline stops all calls
+
+
+async def all_checks(*checks: Callable[[], Awaitable[None]]) -> None:
+    """Run every check, then fail with all that failed: a long run (the 1,000-refund crash
+    run takes 13 minutes) must not hide a sent-twice behind an earlier, lesser failure."""
+    failures: list[str] = []
+    for check in checks:
+        try:
+            await check()
+        except AssertionError as err:
+            failures.append(str(err))
+    assert not failures, f"{len(failures)} check(s) failed:\n\n" + "\n\n".join(failures)
 
 
 async def eventually(
