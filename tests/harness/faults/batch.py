@@ -30,7 +30,7 @@ from db.engine import SessionFactory
 from db.models import NotificationAttempt, PlatformEvent, Refund
 from db.outage import database_unavailable
 from demo.payloads import merchant_body, refund_body
-from tests.harness.faults.scenarios import LAST_WAVE, SEED, Kinds, stretched
+from tests.harness.faults.scenarios import LAST_WAVE, SEED, Kinds
 from tests.harness.faults.watch import Watch
 from workflows.ids import workflow_id_for
 
@@ -145,10 +145,6 @@ class Batch:
         a shared 2-core machine that made them late, which is load, not a fault's damage.)"""
         last = max((w.deadline for w in self.watches.values()), default=datetime.now(UTC))
         await asyncio.sleep(max(0.0, (last - datetime.now(UTC)).total_seconds() + 1))
-        # And closed: a batch of 1,000 closes its watches for minutes after its last deadline
-        # on 2 cores (a restarted worker replays what it had cached), and the wave's 14 s
-        # would be spent queued behind that (2026-12-02: 4 of 4 unheard), which is load.
-        await self.outcomes(timeout_s=stretched(120))
         await self.submit(LAST_WAVE, 4, first_s=14, spread_s=2)
 
     async def resolve_answered(self, stop: asyncio.Event) -> None:
