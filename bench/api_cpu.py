@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from bench.intake_throughput import MERCHANTS, _timed, _with_cpu, intake_round
+from bench.intake_throughput import MERCHANTS, intake_round, timed, with_cpu
 from bench.report import console, save, summary, table
 from bench.stack import bench_stack, create_merchants
 from config.settings import DEFAULT_POLICY
@@ -38,14 +38,14 @@ async def run(count: int, concurrency: int, rounds: int) -> None:
                 async def one(_: int) -> None:
                     (await http.get(f"{stack.api_urls[0]}/healthz")).raise_for_status()
 
-                return await _timed(count, concurrency, one)
+                return await timed(count, concurrency, one)
 
-            await _with_cpu(stack, intake_round(stack, http, merchants, 100, concurrency))
+            await with_cpu(stack, intake_round(stack, http, merchants, 100, concurrency))
             results: dict[str, list[dict[str, Any]]] = {"floor": [], "intake": []}
             for _ in range(rounds):
-                results["floor"].append(await _with_cpu(stack, floor_round()))
+                results["floor"].append(await with_cpu(stack, floor_round()))
                 results["intake"].append(
-                    await _with_cpu(stack, intake_round(stack, http, merchants, count, concurrency))
+                    await with_cpu(stack, intake_round(stack, http, merchants, count, concurrency))
                 )
     api = {name: [r["cpu_ms_per_workflow"]["api0"] for r in runs] for name, runs in results.items()}
     mean = {name: sum(v) / len(v) for name, v in api.items()}

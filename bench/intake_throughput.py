@@ -75,7 +75,7 @@ def _cpu_seconds(stack: BenchStack) -> dict[str, float]:
     return used
 
 
-async def _with_cpu(stack: BenchStack, round_: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+async def with_cpu(stack: BenchStack, round_: Awaitable[dict[str, Any]]) -> dict[str, Any]:
     before = _cpu_seconds(stack)
     result = await round_
     after = _cpu_seconds(stack)
@@ -86,20 +86,20 @@ async def _with_cpu(stack: BenchStack, round_: Awaitable[dict[str, Any]]) -> dic
     return result
 
 
-async def _timed(
+async def timed(
     count: int, concurrency: int, one: Callable[[int], Awaitable[None]]
 ) -> dict[str, Any]:
     latencies: list[float] = []
     gate = asyncio.Semaphore(concurrency)
 
-    async def timed(i: int) -> None:
+    async def one_timed(i: int) -> None:
         async with gate:
             started = time.perf_counter()
             await one(i)
             latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
-    await asyncio.gather(*(timed(i) for i in range(count)))
+    await asyncio.gather(*(one_timed(i) for i in range(count)))
     elapsed = time.perf_counter() - started
     return {
         "count": count,
@@ -117,7 +117,7 @@ async def bare_round(stack: BenchStack, count: int, concurrency: int) -> dict[st
             BareWorkflow.run, False, id=f"bare-{run}-{i}", task_queue=BARE_TASK_QUEUE
         )
 
-    return await _timed(count, concurrency, one)
+    return await timed(count, concurrency, one)
 
 
 async def same_workflow_round(stack: BenchStack, count: int, concurrency: int) -> dict[str, Any]:
@@ -154,7 +154,7 @@ async def batch_round(
         if counts.get("201") != len(bodies):
             raise RuntimeError(f"batch failed: {response.status_code} {response.text[:300]}")
 
-    result = await _timed(-(-count // size), 2, one)
+    result = await timed(-(-count // size), 2, one)
     result.update(count=count, rate=count / result["seconds"], prefix=run)
     return result
 
@@ -183,7 +183,7 @@ async def _round(
             await asyncio.sleep(2)  # the empty workflow completes at its first task
         return result
 
-    return await _with_cpu(stack, timed_and_drained())
+    return await with_cpu(stack, timed_and_drained())
 
 
 async def intake_round(
@@ -204,7 +204,7 @@ async def intake_round(
         if response.status_code != 201 or response.json()["workflow_id"] is None:
             raise RuntimeError(f"intake failed: {response.status_code} {response.text[:200]}")
 
-    result = await _timed(count, concurrency, one)
+    result = await timed(count, concurrency, one)
     result["prefix"] = run
     return result
 

@@ -143,7 +143,7 @@ class Settings(BaseSettings):
     # task's wait inside the worker (measured: ~2.5 s on watches started in a burst, with 100).
     # Fewer slots move that wait into Temporal's queue, but each slot is also held for the
     # completion round trip: with 8, the dev server backlogged the tasks no poller could take
-    # and fell behind under a burst. docs/benchmarks.md ("worker tuning") has the figures.
+    # and fell behind under a burst. docs/benchmarks.md (capacity, quiet machine) has the figures.
     worker_max_workflow_tasks: int = Field(
         default=100, ge=2, le=10000, validation_alias="REFUNDWATCH_WORKER_MAX_WORKFLOW_TASKS"
     )
