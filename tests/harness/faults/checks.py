@@ -26,6 +26,7 @@ from db.models import AuditEvent, LossEntry, NotificationAttempt, Refund
 from notifier.twilio_notifier import TwilioNotifier
 from scheduler.prices import backfill_prices
 from tests.harness.faults.batch import Batch, key_of, step_of
+from tests.harness.faults.history import call_refusals
 from tests.harness.faults.scenarios import LAST_WAVE, SEED
 from workflows.ids import workflow_id_for
 
@@ -48,7 +49,6 @@ __all__ = [
 
 # A call "brought forward" by a failed SMS follows the failure within this (pacing included).
 PROMPT = timedelta(seconds=3)
-GAP = timedelta(seconds=1)  # time a failover needs before the deadline stops all calls
 
 
 async def all_checks(*checks: Callable[[], Awaitable[None]]) -> None:
@@ -253,13 +253,10 @@ async def assert_faults_retried_and_final_errors_failed_over(batch: Batch) -> No
     created, _, _ = await batch.sends()
     log = (await batch.sandbox.get("/sandbox/log")).json()
     refusals: dict[str, list[int]] = {}
-    final_at: dict[str, datetime] = {}  # when the provider refused a key for good (21211)
     for event in log:
         key = key_of(event.get("status_callback"))
         if event["kind"] in {"message.rejected", "call.rejected"} and key is not None:
             refusals.setdefault(key, []).append(event["code"])
-            if event["code"] == 21211:
-                final_at[key] = datetime.fromisoformat(event["at"])
     state = (await batch.sandbox.get("/sandbox/faults")).json()
     assert state["injected"].get("slow"), state
     retried = {key for key, codes in refusals.items() if {20500, 20429} & set(codes)}
@@ -298,10 +295,18 @@ async def assert_faults_retried_and_final_errors_failed_over(batch: Batch) -> No
                 problems.append(f"{wid}: invalid primary number called again: {primary}")
             if any(key.endswith(":a2") for key in primary):
                 problems.append(f"{wid}: a retry after 21211: {primary}")
-            # With time left after the refusal, the backup contact must be called instead.
-            time_left = [k for k in primary if k in final_at and final_at[k] < watch.deadline - GAP]
-            if time_left and not backup:
-                problems.append(f"{wid}: no call failed over to the backup contact")
+            # With time left when the watch received the refusal, it calls the backup instead.
+            seen_refused = await call_refusals(batch.temporal(), watch.refund_id)
+            if any(21211 in refusals.get(key, []) for key in primary) and not seen_refused:
+                problems.append(f"{wid}: the sandbox refused a call, its history shows none")
+            for refusal in seen_refused:
+                seen = refusal.decided_at
+                left = 0.0 if seen is None else (watch.deadline - seen).total_seconds()
+                if left > 0 and not refusal.next_contact_scheduled:
+                    problems.append(
+                        f"{wid}: refused c{refusal.contact_index} seen {left:.2f}s before the"
+                        f" deadline, no call to the next contact; sandbox: {sorted(calls)}"
+                    )
             failed_over += bool(backup)
     assert not problems, f"provider faults (seed {SEED}):\n  " + "\n  ".join(problems)
     assert failed_over, "no call failed over to a backup contact: the batch did not test it"
