@@ -11,7 +11,7 @@ had time to show it, is sent again under the same key.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,7 +24,7 @@ from domain.vocabulary import AttemptState, Channel
 from notifier.base import Notifier, SendLookup
 from notifier.errors import ProviderError
 
-__all__ = ["is_unsettled", "settle"]
+__all__ = ["adopt", "find_own_send", "is_unsettled", "settle"]
 # Sends created a little before the claim's last change still count (clocks, rounding).
 _SLACK = timedelta(seconds=5)
 
@@ -46,24 +46,15 @@ async def settle(
     long after the claim's last change a send must be missing from the provider's records to
     count as never sent (Twilio's resources exist once a create succeeded; the margin covers
     a create still on its way when the first try gave up)."""
-    channel = Channel(attempt.channel)
-    since = attempt.created_at - _SLACK
     try:
-        found = await notifier.find_sends(channel=channel, to=contact.phone, since=since)
+        found = await find_own_send(session, notifier, attempt, contact)
     except ProviderError as err:
         raise ApplicationError(
             f"cannot ask the provider about an unanswered send: {err.message}",
             type="SendUnsettled",
         ) from err
-    mine = await _not_adopted(session, found)
-    if channel == Channel.SMS and attempt.body is not None:
-        mine = [send for send in mine if send.body == attempt.body]
-    if mine:
-        earliest = min(mine, key=lambda send: send.created_at or utcnow())
-        mark_accepted(attempt, earliest.sid, how="found")
-        session.add(attempt)
-        await audit_attempt(session, attempt, "send.found")
-        await session.commit()
+    if found is not None:
+        await adopt(session, attempt, found)
         return True
     if utcnow() - attempt.updated_at < settle_after:
         raise ApplicationError(
@@ -71,6 +62,39 @@ async def settle(
             type="SendUnsettled",
         )
     return False
+
+
+async def find_own_send(
+    session: AsyncSession,
+    notifier: Notifier,
+    attempt: NotificationAttempt,
+    contact: Contact,
+    *,
+    until: datetime | None = None,
+) -> SendLookup | None:
+    """The provider's record of this attempt's send, if it has one: the earliest send to the
+    contact since the claim (and, given ``until``, created no later) that no other attempt
+    has adopted (for an SMS: with the same text). Raises ProviderError if the provider
+    cannot be asked."""
+    channel = Channel(attempt.channel)
+    since = attempt.created_at - _SLACK
+    found = await notifier.find_sends(channel=channel, to=contact.phone, since=since)
+    if until is not None:
+        found = [send for send in found if send.created_at is None or send.created_at <= until]
+    mine = await _not_adopted(session, found)
+    if channel == Channel.SMS and attempt.body is not None:
+        mine = [send for send in mine if send.body == attempt.body]
+    if not mine:
+        return None
+    return min(mine, key=lambda send: send.created_at or utcnow())
+
+
+async def adopt(session: AsyncSession, attempt: NotificationAttempt, found: SendLookup) -> None:
+    """Record the provider's send as this attempt's (committed, audited ``send.found``)."""
+    mark_accepted(attempt, found.sid, how="found")
+    session.add(attempt)
+    await audit_attempt(session, attempt, "send.found")
+    await session.commit()
 
 
 async def _not_adopted(session: AsyncSession, found: list[SendLookup]) -> list[SendLookup]:

@@ -5,12 +5,14 @@ And since Twilio does not retry a failed status callback by default, a send's fi
 may never have reached us (the watch looks it up when it matters to the escalation; this job
 completes the record for the others, e.g. a call the merchant answered). So attempts that
 have a sid but no price yet, or no final status for a while, are looked up; what the record
-says is recorded as any report is (db/attempts.record_report, source "lookup").
+says is recorded as any report is (db/attempts.record_report, source "lookup"). First, sends
+left not knowing whether they went out (claimed or unknown, no sid) are settled from the same
+records (scheduler/unanswered.py), so one Twilio did send is then read like the others.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import structlog
@@ -23,6 +25,7 @@ from db.engine import SessionFactory
 from db.models import NotificationAttempt, utcnow
 from domain.vocabulary import Channel, DeliveryState
 from notifier.base import Notifier, ProviderError, SendLookup
+from scheduler.unanswered import Unanswered, settle_unanswered_sends
 
 __all__ = ["FINISHED", "PriceBackfill", "backfill_prices"]
 
@@ -39,6 +42,7 @@ class PriceBackfill:
     not_yet: int
     errors: int
     settled: int = 0  # final statuses recorded from the provider's records
+    unanswered: Unanswered = field(default_factory=Unanswered)  # no sid: settled from records
 
 
 async def backfill_prices(
@@ -48,6 +52,9 @@ async def backfill_prices(
     settled_for: timedelta = timedelta(seconds=30),
     limit: int = 200,
 ) -> PriceBackfill:
+    unanswered = await settle_unanswered_sends(
+        sessions, notifier, settled_for=settled_for, give_up_after=GIVE_UP_AFTER, limit=limit
+    )
     now = utcnow()
     async with sessions() as session:
         statement = (
@@ -85,7 +92,7 @@ async def backfill_prices(
         log.info(
             "provider_records_read", priced=priced, not_yet=not_yet, settled=settled, errors=errors
         )
-    return PriceBackfill(priced, not_yet, errors, settled)
+    return PriceBackfill(priced, not_yet, errors, settled, unanswered)
 
 
 @dataclass(frozen=True)
