@@ -21,10 +21,12 @@ from activities.types import (
     OutcomeInput,
     RejectionInput,
     ResponseInput,
+    StoredResolution,
 )
 from db.audit import append_audit
 from db.engine import SessionFactory
 from db.models import LossEntry, Refund, utcnow
+from db.platform_events import decided_at, first_resolution
 from db.responses import record_response
 from db.upsert import insert_ignore
 from domain.money import format_money
@@ -54,6 +56,7 @@ class RecordActivities:
             self.record_in_app_response,
             self.record_dispute,
             self.record_rejection_evidence,
+            self.read_stored_resolution,
         ]
 
     @activity.defn(name="record_audit")
@@ -74,6 +77,20 @@ class RecordActivities:
                     refund.stage = event.stage
                     session.add(refund)
             await session.commit()
+
+    @activity.defn(name="read_stored_resolution")
+    async def read_stored_resolution(self, refund_id: str) -> StoredResolution | None:
+        """The platform's resolution if the API stored one: read when the deadline fires, for
+        a decision stored before it whose signal had not reached the watch yet."""
+        async with self._sessions() as session:
+            event = await first_resolution(session, refund_id)
+        if event is None:
+            return None
+        return StoredResolution(
+            str(event.payload["resolution"]),
+            event.event_id,
+            decided_at(event.payload, event.received_at),
+        )
 
     @activity.defn(name="record_answer")
     async def record_answer(self, answer: AnswerRecord) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "SendInput",
     "SendResult",
     "StageChange",
+    "StoredResolution",
 ]
 
 # The audit kind of a watch's stage change (written by record_audit, or by the step's own
@@ -106,6 +107,16 @@ class OutcomeInput:
     resolution: str | None = None
     answer: str | None = None
     last_channel: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredResolution:
+    """The platform's first stored resolution of a refund, with when it counts as decided
+    (db/platform_events.decided_at)."""
+
+    resolution: str  # domain.vocabulary.Resolution
+    event_id: str
+    at: datetime
 
 
 @dataclass(frozen=True)

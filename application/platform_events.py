@@ -19,6 +19,7 @@ from application.watch_client import signal_watch
 from application.watches import quiet_windows_for
 from db.audit import append_audit
 from db.models import Merchant, PlatformEvent, Refund, utcnow
+from db.platform_events import RESOLUTION, decided_at
 from db.upsert import insert_ignore
 from domain.vocabulary import RefundState
 from workflows.inputs import DeadlineMove, ResolutionEvent
@@ -112,10 +113,8 @@ async def resolve_refund(
     services: Services, refund_id: str, request: ResolutionRequest
 ) -> StoredEvent:
     payload = request.model_dump(mode="json", exclude_none=True)
-    stored = await _store(services, refund_id, request.event_id, "resolution", payload)
-    # Without the platform's own time, the decision counts from when we first stored it: a
-    # retry after a 503 must not turn a decision taken in time into a late one.
-    resolved_at = request.resolved_at or stored.received_at
+    stored = await _store(services, refund_id, request.event_id, RESOLUTION, payload)
+    resolved_at = decided_at(payload, stored.received_at)
     if stored.refund.tracked:
         resolution = ResolutionEvent(request.resolution, request.event_id, resolved_at)
         await signal_watch(services, refund_id, "resolve", resolution)

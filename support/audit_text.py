@@ -82,6 +82,10 @@ def describe_audit(kind: str, actor: str, detail: dict[str, Any], language: str 
         return _("Stage → %(stage)s") % {"stage": g("stage")}
     if kind == "notice.in_app":
         return _("In-app notice shown") + _step(_, d)
+    if kind == "send.absent":
+        return _("%(channel)s never reached the provider (not in its records)") % {
+            "channel": _channel(_, str(g("channel")))
+        } + _step(_, d)
     if kind.startswith("send."):
         channel = _channel(_, str(g("channel")))
         result = kind.removeprefix("send.")
@@ -104,6 +108,10 @@ def describe_audit(kind: str, actor: str, detail: dict[str, Any], language: str 
         }
     if kind == "platform.resolution":
         return _("Platform resolution: %(resolution)s") % {"resolution": g("resolution")}
+    if kind == "resolution.read_at_deadline":
+        return _("Platform resolution read from our records at the deadline (event %(event)s)") % {
+            "event": g("event_id")
+        }
     if kind == "platform.deadline":
         return _("Platform moved the deadline to %(at)s") % {"at": g("deadline_at")}
     if kind == "refund.resolved":

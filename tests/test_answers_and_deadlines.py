@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from api.auth import merchant_token
+from db.models import PlatformEvent, utcnow
 from tests.harness.stack import LiveStack
 from workflows import search_attributes as sa
 from workflows.starter import watch_handle
@@ -125,6 +126,35 @@ async def test_a_platform_decision_taken_after_the_deadline_counts_as_a_timeout(
     assert await stack.outcome(refund_id) == "timed_out"
     view = await stack.view(refund_id)
     assert view["loss"] is not None, view
+
+
+async def test_a_resolution_stored_in_time_saves_the_refund_though_its_signal_never_came(
+    stack: LiveStack,
+) -> None:
+    # The API stored the platform's decision before the deadline, then died (or was slow)
+    # before signalling the watch: at the deadline the watch reads the stored decision.
+    merchant_id, _ = await stack.merchant([{"calls": [{"answer": "no-answer"}]}])
+    body = stack.refund_body(merchant_id, deadline_in=6, amount="5000.00")
+    refund_id = body["refund_id"]
+    assert (await stack.intake(body)).status_code == 201
+    event_id = f"ev-unsignalled-{refund_id}"
+    async with stack.services.sessions() as session:
+        session.add(
+            PlatformEvent(
+                event_id=event_id,
+                refund_id=refund_id,
+                kind="resolution",
+                payload={"resolution": "approved", "event_id": event_id},
+                received_at=utcnow(),
+            )
+        )
+        await session.commit()
+    assert await stack.outcome(refund_id) == "resolved"
+    view = await stack.view(refund_id)
+    assert view["loss"] is None and view["resolution"] == "approved", view
+    timeline = await stack.http.get(f"/v1/refunds/{refund_id}/timeline", headers=stack.support())
+    kinds = [entry["kind"] for entry in timeline.json()]
+    assert "resolution.read_at_deadline" in kinds, kinds
 
 
 async def test_a_resolution_for_a_closed_refund_is_refused_with_409_not_a_500(

@@ -12,7 +12,7 @@ import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,7 @@ from activities.types import (
     RiskFeedbackInput,
     SendInput,
     SendResult,
+    StoredResolution,
 )
 from domain.call_times import HourSlot
 from domain.policy import CallSettings, DisputePolicy, EscalationPolicy, SmsSettings, StepSpec
@@ -103,6 +104,8 @@ class StandIns:
     sends: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     # idempotency key -> what the provider's record says (default: nothing useful).
     records: dict[str, LookedUp] = field(default_factory=dict)
+    # refund id -> the resolution the API stored (default: none).
+    stored: dict[str, StoredResolution] = field(default_factory=dict)
 
     def asked(self, refund_id: str, name: str) -> list[Any]:
         return [arg for kind, arg in self.calls[refund_id] if kind == name]
@@ -153,6 +156,11 @@ class StandIns:
             await record_outcome(closing.outcome)
             if closing.feedback is not None:
                 await record_risk_feedback(closing.feedback)
+
+        @activity.defn(name="read_stored_resolution")
+        async def read_stored_resolution(refund_id: str) -> StoredResolution | None:
+            note(refund_id, "read_stored_resolution", refund_id)
+            return stand.stored.get(refund_id)
 
         @activity.defn(name="notify_in_app")
         async def notify_in_app(notice: NoticeInput) -> None:
@@ -207,6 +215,7 @@ class StandIns:
             record_rejection_evidence,
             record_risk_feedback,
             record_closing,
+            read_stored_resolution,
             notify_in_app,
             send_sms,
             place_call,
@@ -226,7 +235,12 @@ class Watches:
     stand_ins: StandIns
 
     async def start(
-        self, *, deadline_in: float = 8, abnormal: bool = True, evidence_window_s: int | None = None
+        self,
+        *,
+        deadline_in: float = 8,
+        abnormal: bool = True,
+        evidence_window_s: int | None = None,
+        policy: EscalationPolicy = POLICY,
     ) -> tuple[str, WorkflowHandle[RefundWatchWorkflow, str]]:
         refund_id = f"R-w-{uuid.uuid4().hex[:8]}"
         handle = await self.client.start_workflow(
@@ -239,7 +253,7 @@ class Watches:
                 deadline=datetime.now(UTC) + timedelta(seconds=deadline_in),
                 risk_score=80,
                 risk_level="high",
-                policy=POLICY,
+                policy=policy,
                 abnormal=abnormal,
                 evidence_window_s=evidence_window_s,
             ),
@@ -385,7 +399,10 @@ async def test_no_evidence_by_the_due_time_is_evidence_missed(watches: Watches) 
 
 
 async def test_an_undelivered_sms_brings_the_call_forward(watches: Watches) -> None:
-    refund_id, handle = await watches.start(deadline_in=9)
+    # The report must come before the look-up's timer: 5 s, not the module's 1 s, so a test
+    # worker slowed by its neighbour does not signal too late.
+    patient = replace(POLICY, sms=SmsSettings(report_timeout_s=5))
+    refund_id, handle = await watches.start(deadline_in=9, policy=patient)
     await watches.wait_for(lambda: bool(watches.stand_ins.asked(refund_id, "send_sms")))
     (sms,) = watches.stand_ins.asked(refund_id, "send_sms")
     await handle.signal(
@@ -452,6 +469,30 @@ async def test_a_platform_decision_after_the_deadline_is_a_timeout(watches: Watc
     assert await handle.result() == "timed_out"
     outcomes = watches.stand_ins.asked(refund_id, "record_outcome")
     assert {(o.outcome, o.resolution) for o in outcomes} == {("timed_out", "approved")}
+
+
+async def test_a_resolution_stored_before_the_deadline_saves_the_refund_without_its_signal(
+    watches: Watches,
+) -> None:
+    """The API stored the platform's decision in time but its signal had not arrived when the
+    deadline fired: the watch reads it and the refund is resolved, not lost."""
+    refund_id, handle = await watches.start(deadline_in=4)
+    decided = datetime.now(UTC)
+    watches.stand_ins.stored[refund_id] = StoredResolution("approved", "ev-stored", decided)
+    assert await handle.result() == "resolved"
+    outcomes = watches.stand_ins.asked(refund_id, "record_outcome")
+    assert {(o.outcome, o.resolution) for o in outcomes} == {("resolved", "approved")}
+    assert "resolution.read_at_deadline" in watches.stand_ins.audits(refund_id)
+
+
+async def test_a_resolution_stored_at_or_after_the_deadline_is_still_a_timeout(
+    watches: Watches,
+) -> None:
+    refund_id, handle = await watches.start(deadline_in=4)
+    late = datetime.now(UTC) + timedelta(seconds=60)
+    watches.stand_ins.stored[refund_id] = StoredResolution("approved", "ev-late", late)
+    assert await handle.result() == "timed_out"
+    assert watches.stand_ins.asked(refund_id, "read_stored_resolution") == [refund_id]
 
 
 async def test_a_lost_final_call_status_is_read_from_the_providers_record(

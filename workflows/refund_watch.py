@@ -51,6 +51,9 @@ with workflow.unsafe.imports_passed_through():
         PATCH_LATE_RESOLUTION,
         PATCH_MORE_EVIDENCE,
         PATCH_SMS_CHECK_SETTLED,
+        PATCH_STORED_RESOLUTION,
+        QUICK,
+        SEND_RETRY,
         Records,
     )
     from workflows.watch.state import WatchState
@@ -272,6 +275,8 @@ class RefundWatchWorkflow:
                 outcome = self._resolution_outcome(state.resolution)
                 break
             if workflow.now() >= state.deadline:
+                if await self._stored_resolution():
+                    continue  # decided before the deadline or not: its time says (above)
                 outcome = Outcome.TIMED_OUT
                 break
             if state.evidence.waiting:
@@ -308,6 +313,23 @@ class RefundWatchWorkflow:
         await self._records.finish(outcome)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return outcome
+
+    async def _stored_resolution(self) -> bool:
+        """The deadline fired with no resolution heard: take the one the API stored, if any
+        (its signal may still be on the way). True if one was taken."""
+        if not workflow.patched(PATCH_STORED_RESOLUTION):
+            return False
+        stored = await workflow.execute_local_activity_method(
+            RecordActivities.read_stored_resolution,
+            self._s.params.refund_id,
+            start_to_close_timeout=QUICK,
+            retry_policy=SEND_RETRY,
+        )
+        if stored is None or self._s.resolution is not None:
+            return self._s.resolution is not None
+        self._s.resolution = ResolutionEvent(stored.resolution, stored.event_id, stored.at)
+        await self._records.audit("resolution.read_at_deadline", {"event_id": stored.event_id})
+        return True
 
     def _resolution_outcome(self, resolution: ResolutionEvent) -> Outcome:
         """A platform decision taken at or after the deadline is the auto-approval we exist to
