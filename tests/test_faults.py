@@ -160,7 +160,7 @@ async def test_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(
                 await all_checks(
                     lambda: assert_outcomes(batch, outcomes),
                     lambda: assert_records(batch, outcomes),
-                    lambda: read_provider_records(own, db_sessions),
+                    lambda: read_provider_records(own, db_sessions, "worker_killed"),
                     lambda: assert_each_send_once(batch),
                     lambda: assert_no_send_left_unsettled(batch),
                 )

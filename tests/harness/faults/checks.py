@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from sqlmodel import col, select
@@ -27,6 +28,7 @@ from notifier.twilio_notifier import TwilioNotifier
 from scheduler.prices import backfill_prices
 from tests.harness.faults.batch import Batch, key_of, step_of
 from tests.harness.faults.history import call_refusals
+from tests.harness.faults.reach import write_report_entry
 from tests.harness.faults.scenarios import LAST_WAVE, SEED
 from workflows.ids import workflow_id_for
 
@@ -190,14 +192,19 @@ async def assert_each_send_once(batch: Batch, settle_s: float = 30) -> None:
     await eventually("sends unknown to refundwatch or missing statuses", unrecorded, settle_s)
 
 
-async def read_provider_records(settings: Settings, sessions: SessionFactory) -> None:
+async def read_provider_records(
+    settings: Settings, sessions: SessionFactory, report_as: str | None = None
+) -> None:
     """What the scheduler's provider-records job does on its next pass: final statuses (and
-    prices) a lost callback never brought are read from Twilio's records."""
+    prices) a lost callback never brought are read from Twilio's records, and sends left with
+    no sid are settled from them. ``report_as``: add what it did to the fault report."""
     notifier = TwilioNotifier.from_settings(settings)
     try:
-        await backfill_prices(sessions, notifier, settled_for=timedelta(0), limit=10_000)
+        result = await backfill_prices(sessions, notifier, settled_for=timedelta(0), limit=10_000)
     finally:
         await notifier.close()
+    if report_as is not None:
+        write_report_entry(report_as, {"provider_records": asdict(result)})
 
 
 async def assert_no_send_left_unsettled(batch: Batch) -> None:

@@ -82,3 +82,11 @@ async def write_reach_report(batch: Batch, name: str) -> None:
 def _append(path: Path, report: dict[str, Any]) -> None:
     existing = json.loads(path.read_text()) if path.exists() else []
     path.write_text(json.dumps([*existing, report], indent=2))
+
+
+def write_report_entry(name: str, entry: dict[str, Any]) -> None:
+    """Another figure of test ``name`` for the same report (e.g. what the provider-records job
+    settled), when ``REFUNDWATCH_FAULT_REPORT`` is set."""
+    target = os.environ.get("REFUNDWATCH_FAULT_REPORT")
+    if target:
+        _append(Path(target), {"test": name, **entry})
