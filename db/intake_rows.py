@@ -113,12 +113,19 @@ def _prefixed(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _insert_all_statement() -> Any:
-    """PostgreSQL: the refund, its assessment and its two audit rows in one statement (the
-    first two as data-modifying CTEs; foreign keys are checked at the statement's end)."""
+    """PostgreSQL: the refund, its assessment and its audit rows in one statement (all but the
+    last audit row as data-modifying CTEs; foreign keys are checked at the statement's end).
+    Each row has an INSERT of its own rather than one multi-row VALUES: SQLAlchemy does not
+    cache the compiled form of a multi-row ``values([...])`` (its ``_generate_cache_key()`` is
+    None, checked on 2.1.9), and compiling it on every intake was a fifth of the API's CPU
+    (py-spy on bench.api_cpu, 2026-12-02). tests/test_intake_rows.py keeps it cacheable."""
     refund = insert(_refunds).values(_binds(_refunds, "r_")).cte("new_refund")
     assessment = insert(_assessments).values(_binds(_assessments, "a_")).cte("new_assessment")
-    audits = [_binds(_audit, f"e{index}_") for index in range(len(INTAKE_AUDITS))]
-    return insert(_audit).values(audits).add_cte(refund, assessment)
+    *first, last = [
+        insert(_audit).values(_binds(_audit, f"e{index}_")) for index in range(len(INTAKE_AUDITS))
+    ]
+    ctes = [row.cte(f"new_audit_{index}") for index, row in enumerate(first)]
+    return last.add_cte(refund, assessment, *ctes)
 
 
 def _mark_and_audit_statement() -> Any:
