@@ -5,8 +5,10 @@ answer and our record of it) stays ``claimed`` with no sid, or becomes ``unknown
 declined to send it blindly. The watch's next try of that key settles it
 (activities/send_settle.py); a watch with no next try (the deadline passed, the refund closed,
 the ladder moved on) leaves it so, and the audit would lack a message Twilio did send. This
-pass of the provider-records job asks Twilio the same way (Messages / Calls list filtered by
-To and From since the claim): a send found is adopted, and its status and price are then read
+pass of the provider-records job asks Twilio the same way (the Messages / Calls list filtered
+by To and From — twilio-python's MessageList / CallList ``list_async`` have no filter by
+creation time, so notifier/twilio_notifier.find_sends reads the newest page and keeps the sends
+created since the claim): a send found is adopted, and its status and price are then read
 like any other's; one still absent from Twilio's records on a refund that is no longer open is
 recorded ``closed`` — it never went out, and nothing will send it now.
 """
